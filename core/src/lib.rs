@@ -1,0 +1,4 @@
+//! nomos-core
+#![forbid(unsafe_code)]
+pub mod schema;
+pub mod yaml;
