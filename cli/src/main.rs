@@ -1,1 +1,50 @@
-fn main() {}
+//! `nomos`: validate, hydrate and initialise Config Sync policy repositories.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod files;
+mod hydrate;
+mod init;
+mod vet;
+
+/// Keep Kubernetes clusters equal to a Git repository: offline tools for policy repositories.
+#[derive(Parser, Debug)]
+#[command(name = "nomos", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a policy repository (offline) and report Config Sync KNV errors.
+    Vet(vet::VetArgs),
+    /// Write the fully processed configuration each cluster will get.
+    Hydrate(hydrate::HydrateArgs),
+    /// Create a hierarchical repository skeleton.
+    Init(init::InitArgs),
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Vet(a) => vet::run(a),
+        Command::Hydrate(a) => hydrate::run(a),
+        Command::Init(a) => init::run(a),
+        Command::Version => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

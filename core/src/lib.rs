@@ -1,4 +1,73 @@
-//! nomos-core
+//! # nomos-core
+//!
+//! The pure engine of nomos-rs: it turns the files of a Config Sync policy repository into
+//! validated, per-cluster desired state. No I/O, no async, no clock: callers read the files
+//! and pass them in; diagnostics and objects come out.
+//!
+//! ```
+//! use nomos_core::{SourceFile, SourceFormat, vet, VetOptions};
+//!
+//! let files = vec![
+//!     SourceFile::new("system/repo.yaml", "apiVersion: configmanagement.gke.io/v1\nkind: Repo\nmetadata:\n  name: repo\nspec:\n  version: 1.0.0\n"),
+//!     SourceFile::new("namespaces/shop/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"),
+//!     SourceFile::new("namespaces/quota.yaml", "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: quota\nspec:\n  hard:\n    pods: \"10\"\n"),
+//! ];
+//! let result = vet(&files, &VetOptions::new(SourceFormat::Hierarchy));
+//! assert!(result.is_ok(), "{}", result.render_errors());
+//! // The quota declared in the abstract `namespaces/` directory is inherited by `shop`.
+//! let pass = &result.passes[0];
+//! assert!(pass.objects.iter().any(|o| o.kind() == "ResourceQuota" && o.namespace() == "shop"));
+//! ```
 #![forbid(unsafe_code)]
+
+pub mod ann;
+pub mod desired;
+pub mod diag;
+pub mod hierarchy;
+pub mod hydrate;
+pub mod k8s;
+pub mod names;
+pub mod object;
+pub mod pipeline;
+pub mod read;
 pub mod schema;
+mod schema_check;
+pub mod scope;
+pub mod selector;
+pub mod validate;
+pub mod vet;
 pub mod yaml;
+
+pub use diag::{Code, Diagnostic, Severity};
+pub use object::{Gvk, GroupKind, Object, ObjectId, Origin};
+pub use pipeline::{DEFAULT_CLUSTER, Options, Pass, Repository};
+pub use read::SourceFile;
+pub use vet::{VetOptions, VetResult, vet};
+
+/// How a repository is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SourceFormat {
+    /// `system/`, `cluster/`, `clusterregistry/`, `namespaces/` with abstract namespaces.
+    #[default]
+    Hierarchy,
+    /// Any layout.
+    Unstructured,
+}
+
+impl SourceFormat {
+    /// Parse `hierarchy` or `unstructured`.
+    pub fn parse(s: &str) -> Result<SourceFormat, String> {
+        match s {
+            "hierarchy" => Ok(SourceFormat::Hierarchy),
+            "unstructured" => Ok(SourceFormat::Unstructured),
+            other => Err(format!("unknown source-format value {other:?}")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceFormat::Hierarchy => "hierarchy",
+            SourceFormat::Unstructured => "unstructured",
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Desired state: what one cluster must contain, each object stamped with the metadata Config
+//! Sync writes (reference section 4.1), in apply order, with a content hash per object.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::object::{Gvk, Object, ObjectId};
+use crate::pipeline::Pass;
+use crate::scope::Scope;
+use crate::{SourceFormat, ann};
+
+/// Namespaces Config Sync never deletes: removed from the source, they are abandoned.
+pub const SPECIAL_NAMESPACES: [&str; 5] = ["default", "kube-system", "kube-public", "kube-node-lease", "gatekeeper-system"];
+
+/// Which RootSync or RepoSync the desired state belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct SyncIdentity {
+    /// `RootSync` (cluster scope) or `RepoSync` (one namespace).
+    pub kind: SyncKind,
+    pub name: String,
+    pub namespace: String,
+}
+
+/// Kind of sync object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SyncKind {
+    RootSync,
+    RepoSync,
+}
+
+impl Default for SyncIdentity {
+    /// The default `root-sync` in `config-management-system`.
+    fn default() -> Self {
+        SyncIdentity { kind: SyncKind::RootSync, name: "root-sync".into(), namespace: "config-management-system".into() }
+    }
+}
+
+impl SyncIdentity {
+    /// A RepoSync `name` in `namespace`.
+    pub fn repo_sync(namespace: &str, name: &str) -> SyncIdentity {
+        SyncIdentity { kind: SyncKind::RepoSync, name: name.into(), namespace: namespace.into() }
+    }
+
+    /// The `configsync.gke.io/manager` value: `:root`, `:root_<name>`, `<ns>` or `<ns>_<name>`.
+    pub fn manager(&self) -> String {
+        match self.kind {
+            SyncKind::RootSync if self.name == "root-sync" => ":root".into(),
+            SyncKind::RootSync => format!(":root_{}", self.name),
+            SyncKind::RepoSync if self.name == "repo-sync" => self.namespace.clone(),
+            SyncKind::RepoSync => format!("{}_{}", self.namespace, self.name),
+        }
+    }
+
+    /// The inventory id, `<namespace>_<name>` (`config.k8s.io/owning-inventory`).
+    pub fn inventory_id(&self) -> String {
+        format!("{}_{}", self.namespace, self.name)
+    }
+
+    /// The ApplySet id: `applyset-<base64url(sha256("<name>.<namespace>.<Kind>.configsync.gke.io"))>-v1`.
+    ///
+    /// ```
+    /// let id = nomos_core::desired::SyncIdentity::default().applyset_id();
+    /// assert!(id.starts_with("applyset-") && id.ends_with("-v1"));
+    /// ```
+    pub fn applyset_id(&self) -> String {
+        let kind = match self.kind {
+            SyncKind::RootSync => "RootSync",
+            SyncKind::RepoSync => "RepoSync",
+        };
+        let digest = Sha256::digest(format!("{}.{}.{kind}.configsync.gke.io", self.name, self.namespace).as_bytes());
+        format!("applyset-{}-v1", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+    }
+}
+
+/// Where the desired state comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    /// Repository URL (empty for a local directory).
+    pub repo: String,
+    pub branch: String,
+    pub revision: String,
+    /// The commit (or another content token) the objects come from.
+    pub commit: String,
+    /// The policy directory inside the repository, prefixed to `source-path` annotations.
+    pub dir: String,
+}
+
+impl SourceInfo {
+    /// The `configsync.gke.io/git-context` value: compact JSON, empty fields omitted.
+    pub fn git_context(&self) -> String {
+        let q = |s: &str| Value::String(s.to_string()).to_string();
+        let mut s = format!("{{\"repo\":{}", q(&self.repo));
+        if !self.branch.is_empty() {
+            s.push_str(&format!(",\"branch\":{}", q(&self.branch)));
+        }
+        if !self.revision.is_empty() {
+            s.push_str(&format!(",\"rev\":{}", q(&self.revision)));
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// One object to apply (or, when `managed` is false, to leave alone and abandon).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredObject {
+    pub id: ObjectId,
+    pub gvk: Gvk,
+    /// The object exactly as it should be applied, metadata stamped.
+    pub object: Value,
+    /// `false` for objects declared with `configmanagement.gke.io/managed: disabled`.
+    pub managed: bool,
+    /// The `configmanagement.gke.io/source-path` value.
+    pub source_path: String,
+    /// Lowercase hex SHA-256 of the canonical JSON of `object`.
+    pub hash: String,
+}
+
+/// Everything one cluster must contain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesiredState {
+    pub cluster: String,
+    pub sync: SyncIdentity,
+    pub source: SourceInfo,
+    /// Objects in apply order: CRDs, Namespaces, cluster-scoped, then namespaced; ties by identity.
+    pub objects: Vec<DesiredObject>,
+    /// Hash over every object's hash, in order: equal hashes mean equal desired states.
+    pub hash: String,
+}
+
+/// Settings for stamping.
+#[derive(Debug, Clone, Default)]
+pub struct StampOptions {
+    pub sync: SyncIdentity,
+    pub source: SourceInfo,
+    pub format: Option<SourceFormat>,
+    /// Add `configsync.gke.io/declared-fields` (Config Sync does when its admission webhook is on).
+    pub declared_fields: bool,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Content hash of a JSON value (keys are sorted, so equal values hash equally).
+pub fn content_hash(v: &Value) -> String {
+    hex(&Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
+}
+
+fn apply_rank(o: &Object, scope: Option<Scope>) -> u8 {
+    if o.is("apiextensions.k8s.io", "CustomResourceDefinition") {
+        0
+    } else if o.is("", "Namespace") {
+        1
+    } else if scope == Some(Scope::Cluster) {
+        2
+    } else {
+        3
+    }
+}
+
+/// Build the desired state of `pass.cluster` from a pass without blocking errors.
+/// `scope` tells the scope of each group-kind (see [`crate::pipeline::Repository::scope`]).
+pub fn build(pass: &Pass, scope: impl Fn(&Object) -> Option<Scope>, opts: &StampOptions) -> DesiredState {
+    let mut ranked: Vec<(u8, ObjectId, &Object)> = pass.objects.iter().map(|o| (apply_rank(o, scope(o)), o.id(), o)).collect();
+    ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut objects = Vec::with_capacity(ranked.len());
+    let mut all = Sha256::new();
+    for (_, id, o) in ranked {
+        let d = stamp(o, id, &pass.cluster, scope(o).is_none(), opts);
+        all.update(d.hash.as_bytes());
+        objects.push(d);
+    }
+    DesiredState { cluster: pass.cluster.clone(), sync: opts.sync.clone(), source: opts.source.clone(), objects, hash: hex(&all.finalize()) }
+}
+
+fn stamp(o: &Object, id: ObjectId, cluster: &str, unknown_scope: bool, opts: &StampOptions) -> DesiredObject {
+    let mut s = o.clone();
+    let managed = o.annotation(ann::MANAGED) != Some("disabled");
+    let source_path = crate::diag::join_source(&opts.source.dir, &o.origin.file);
+    let gvk = o.gvk();
+    if managed {
+        s.set_annotation(ann::MANAGED, "enabled");
+        s.set_annotation(ann::RESOURCE_ID, &id.resource_id());
+        s.set_annotation(ann::MANAGER, &opts.sync.manager());
+        s.set_annotation(ann::GIT_CONTEXT, &opts.source.git_context());
+        s.set_annotation(ann::TOKEN, &opts.source.commit);
+        s.set_annotation(ann::SOURCE_PATH, &source_path);
+        if !cluster.is_empty() {
+            s.set_annotation(ann::CLUSTER_NAME, cluster);
+        }
+        s.set_annotation(ann::OWNING_INVENTORY, &opts.sync.inventory_id());
+        if unknown_scope {
+            s.set_annotation(ann::UNKNOWN_SCOPE, "true");
+        }
+        if o.is("", "Namespace") && SPECIAL_NAMESPACES.contains(&o.name()) {
+            s.set_annotation(ann::LIFECYCLE_DELETION, "detach");
+        }
+        if o.is("", "Namespace") && opts.format == Some(SourceFormat::Hierarchy) {
+            hnc(&mut s);
+        }
+        s.set_label(ann::MANAGED_BY_LABEL, ann::MANAGED_BY_VALUE);
+        s.set_label(ann::APPLYSET_PART_OF, &opts.sync.applyset_id());
+        s.set_label(ann::DECLARED_VERSION, &gvk.version);
+        for a in [ann::CLUSTER_SELECTOR, ann::CLUSTER_NAME_SELECTOR, ann::NAMESPACE_SELECTOR] {
+            s.remove_annotation(a);
+        }
+        if opts.declared_fields {
+            let fields = declared_fields(&s.value);
+            s.set_annotation(ann::DECLARED_FIELDS, &fields);
+        }
+    }
+    let hash = content_hash(&s.value);
+    DesiredObject { id, gvk, object: s.value, managed, source_path, hash }
+}
+
+/// HNC depth labels and the managed-by annotation on a hierarchical Namespace.
+fn hnc(ns: &mut Object) {
+    let dir = crate::validate::dir_of(ns).to_string();
+    let segments: Vec<&str> = dir.split('/').skip(1).collect();
+    for (i, seg) in segments.iter().enumerate() {
+        let depth = segments.len() - 1 - i;
+        ns.set_label(&format!("{seg}.tree.hnc.x-k8s.io/depth"), &depth.to_string());
+    }
+    if let Some(prev) = ns.annotation(ann::HNC_MANAGED_BY).map(str::to_string)
+        && prev != ann::MANAGED_BY_VALUE
+    {
+        ns.set_annotation(ann::ORIGINAL_HNC_MANAGED_BY, &prev);
+    }
+    ns.set_annotation(ann::HNC_MANAGED_BY, ann::MANAGED_BY_VALUE);
+}
+
+/// The declared field set in server-side apply `fieldsV1` form, minus identity fields.
+/// Lists are recorded as atomic leaves (see SHORTCOMINGS.md).
+pub fn declared_fields(object: &Value) -> String {
+    fn walk(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, child) in m {
+                    out.insert(format!("f:{k}"), walk(child));
+                }
+                Value::Object(out)
+            }
+            _ => Value::Object(Map::new()),
+        }
+    }
+    let mut v = object.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+        if let Some(md) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for f in ["name", "namespace", "creationTimestamp"] {
+                md.remove(f);
+            }
+            if let Some(a) = md.get_mut("annotations").and_then(Value::as_object_mut) {
+                a.remove(ann::DECLARED_FIELDS);
+            }
+        }
+    }
+    let fields = walk(&v);
+    serde_json::to_string(&fields).unwrap_or_default()
+}
+
+/// Group desired objects by namespace (cluster-scoped under the empty string).
+pub fn by_namespace(state: &DesiredState) -> BTreeMap<&str, Vec<&DesiredObject>> {
+    let mut m: BTreeMap<&str, Vec<&DesiredObject>> = BTreeMap::new();
+    for o in &state.objects {
+        m.entry(o.id.namespace.as_str()).or_default().push(o);
+    }
+    m
+}
