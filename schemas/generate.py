@@ -229,7 +229,17 @@ def main() -> None:
         fh.write("pub(crate) static TABLE: &[(&str, &str, &[u8])] = &[\n")
         for minor, k8s, fname, _, _ in table:
             fh.write(f'    ("{minor}", "{k8s}", include_bytes!("../data/{fname}")),\n')
+        fh.write("];\n\n")
+        fh.write("/// The minor versions of `TABLE`, newest first.\n")
+        fh.write("pub(crate) static VERSIONS: &[&str] = &[")
+        fh.write(", ".join(f'"{minor}"' for minor, _, _, _, _ in table))
         fh.write("];\n")
+
+    # Keep `cargo fmt --check` happy.
+    try:
+        subprocess.run(["rustfmt", "--edition", "2024", GENERATED_RS], check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"warning: rustfmt {GENERATED_RS} failed ({e}); run cargo fmt", file=sys.stderr)
 
     rows = "\n".join(
         f"| {minor} | {k8s} | `data/{fname}` | {raw:,} | {packed:,} |" for minor, k8s, fname, raw, packed in table

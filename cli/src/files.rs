@@ -35,7 +35,9 @@ pub struct SourceArgs {
 impl SourceArgs {
     pub fn format(&self) -> Result<SourceFormat> {
         match (&self.namespace, self.source_format.as_deref()) {
-            (Some(_), Some("hierarchy")) => bail!("if --namespace is provided, --source-format must be omitted or set to unstructured"),
+            (Some(_), Some("hierarchy")) => bail!(
+                "if --namespace is provided, --source-format must be omitted or set to unstructured"
+            ),
             (Some(_), _) => Ok(SourceFormat::Unstructured),
             (None, None) => Ok(SourceFormat::Hierarchy),
             (None, Some(s)) => SourceFormat::parse(s).map_err(|e| anyhow::anyhow!(e)),
@@ -43,7 +45,13 @@ impl SourceArgs {
     }
 
     pub fn clusters(&self) -> Option<Vec<String>> {
-        self.clusters.as_ref().map(|c| c.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+        self.clusters.as_ref().map(|c| {
+            c.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
     }
 
     /// Build the core's options: format, namespace, source prefix, schema version.
@@ -59,7 +67,8 @@ impl SourceArgs {
         o.clusters = self.clusters();
         let api = root.join("api-resources.txt");
         if api.is_file() {
-            let text = std::fs::read_to_string(&api).with_context(|| format!("reading {}", api.display()))?;
+            let text = std::fs::read_to_string(&api)
+                .with_context(|| format!("reading {}", api.display()))?;
             o.api_resources = Some((api.to_string_lossy().into_owned(), text));
         }
         Ok(o)
@@ -68,7 +77,9 @@ impl SourceArgs {
 
 /// The canonical (absolute, symlinks resolved) policy directory.
 pub fn canonical_root(path: &Path) -> Result<PathBuf> {
-    let root = path.canonicalize().with_context(|| format!("--path {}: no such directory", path.display()))?;
+    let root = path
+        .canonicalize()
+        .with_context(|| format!("--path {}: no such directory", path.display()))?;
     if !root.is_dir() {
         bail!("--path {} is not a directory", path.display());
     }
@@ -78,17 +89,25 @@ pub fn canonical_root(path: &Path) -> Result<PathBuf> {
 /// Read every file Config Sync would parse under `root`.
 pub fn read_policy_dir(root: &Path, format: SourceFormat) -> Result<Vec<SourceFile>> {
     let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
         let entry = entry.with_context(|| format!("walking {}", root.display()))?;
         if !entry.file_type().is_file() {
             continue;
         }
         let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         if !wants_file(&rel, format) {
             continue;
         }
-        let bytes = std::fs::read(entry.path()).with_context(|| format!("reading {}", entry.path().display()))?;
+        let bytes = std::fs::read(entry.path())
+            .with_context(|| format!("reading {}", entry.path().display()))?;
         out.push(SourceFile::new(rel, bytes));
     }
     Ok(out)

@@ -36,39 +36,68 @@ pub fn run(args: HydrateArgs) -> Result<ExitCode> {
     let failing: Vec<_> = result
         .passes
         .iter()
-        .filter(|p| p.errors.iter().any(|e| !(args.source.no_api_server_check && e.code == Code::UNKNOWN_KIND)))
+        .filter(|p| {
+            p.errors
+                .iter()
+                .any(|e| !(args.source.no_api_server_check && e.code == Code::UNKNOWN_KIND))
+        })
         .collect();
     for p in &failing {
-        eprintln!("errors for Cluster {:?}: {}", p.cluster, nomos_core::diag::render(&p.errors));
+        eprintln!(
+            "errors for Cluster {:?}: {}",
+            p.cluster,
+            nomos_core::diag::render(&p.errors)
+        );
     }
     eprintln!("wrote {written} file(s) to {}", args.output.display());
-    Ok(if failing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Write each kept pass's objects under `out` (one directory per cluster when several passes
 /// are kept). Returns the number of files written. The output directory is replaced.
-pub fn write_output(result: &VetResult, out: &Path, format: OutputFormat, flat: bool) -> Result<usize> {
+pub fn write_output(
+    result: &VetResult,
+    out: &Path,
+    format: OutputFormat,
+    flat: bool,
+) -> Result<usize> {
     let multi = result.passes.len() > 1;
     if out.exists() && !flat {
-        std::fs::remove_dir_all(out).with_context(|| format!("removing old output {}", out.display()))?;
+        std::fs::remove_dir_all(out)
+            .with_context(|| format!("removing old output {}", out.display()))?;
     }
     let mut n = 0;
     if flat {
-        let all: Vec<_> = result.passes.iter().flat_map(|p| p.objects.iter().cloned()).collect();
+        let all: Vec<_> = result
+            .passes
+            .iter()
+            .flat_map(|p| p.objects.iter().cloned())
+            .collect();
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(out, render_flat(&all, format)).with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(out, render_flat(&all, format))
+            .with_context(|| format!("writing {}", out.display()))?;
         return Ok(1);
     }
     for pass in &result.passes {
-        let dir = if multi { out.join(&pass.cluster) } else { out.to_path_buf() };
+        let dir = if multi {
+            out.join(&pass.cluster)
+        } else {
+            out.to_path_buf()
+        };
         for (rel, content) in render_files(&pass.objects, format) {
             let path = dir.join(rel);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, content)
+                .with_context(|| format!("writing {}", path.display()))?;
             n += 1;
         }
     }

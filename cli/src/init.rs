@@ -29,10 +29,14 @@ fn readme(dir: &str) -> String {
 }
 
 pub fn run(args: InitArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&args.path).with_context(|| format!("creating {}", args.path.display()))?;
+    std::fs::create_dir_all(&args.path)
+        .with_context(|| format!("creating {}", args.path.display()))?;
     let non_empty = std::fs::read_dir(&args.path)?.next().is_some();
     if non_empty && !args.force {
-        bail!("{} is not empty; pass --force to initialise it anyway (existing files are kept)", args.path.display());
+        bail!(
+            "{} is not empty; pass --force to initialise it anyway (existing files are kept)",
+            args.path.display()
+        );
     }
     let write = |rel: &str, content: &str| -> Result<()> {
         let p = args.path.join(rel);
@@ -49,6 +53,9 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
         write(&format!("{d}/README.md"), &readme(d))?;
     }
     write("system/repo.yaml", REPO_YAML)?;
-    println!("Initialised a hierarchical policy repository in {}", args.path.display());
+    println!(
+        "Initialised a hierarchical policy repository in {}",
+        args.path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -70,5 +70,9 @@ pub fn run(args: VetArgs) -> Result<ExitCode> {
         }
         other => anyhow::bail!("unknown --diagnostics {other:?}: use human or json"),
     }
-    Ok(if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

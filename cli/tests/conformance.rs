@@ -17,7 +17,12 @@ fn nomos() -> Command {
 }
 
 fn parse_yaml(text: &str) -> Vec<Value> {
-    nomos_core::yaml::parse(text, &Default::default()).expect("valid YAML").documents.into_iter().map(|d| d.value).collect()
+    nomos_core::yaml::parse(text, &Default::default())
+        .expect("valid YAML")
+        .documents
+        .into_iter()
+        .map(|d| d.value)
+        .collect()
 }
 
 fn split_args(s: &str) -> Vec<String> {
@@ -35,19 +40,34 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let file = shared().join("conformance/expectations.yaml");
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e} (the conformance data lives in ../shared beside the checkout)", file.display()));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the conformance data lives in ../shared beside the checkout)",
+            file.display()
+        )
+    });
     let doc = parse_yaml(&text).remove(0);
     doc["cases"]
         .as_array()
         .expect("cases")
         .iter()
         .map(|c| Case {
-            path: shared().join("conformance").join(c["path"].as_str().unwrap()),
+            path: shared()
+                .join("conformance")
+                .join(c["path"].as_str().unwrap()),
             format: c["format"].as_str().unwrap().to_string(),
-            args: c.get("args").and_then(Value::as_str).map(split_args).unwrap_or_default(),
+            args: c
+                .get("args")
+                .and_then(Value::as_str)
+                .map(split_args)
+                .unwrap_or_default(),
             vet: c["vet"].clone(),
             per_cluster: c.get("per_cluster").cloned(),
-            hydrate: c.get("hydrate").and_then(Value::as_array).cloned().unwrap_or_default(),
+            hydrate: c
+                .get("hydrate")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -64,26 +84,53 @@ fn run_vet(case: &Case, extra: &[String]) -> (bool, BTreeSet<String>, usize, Val
         .arg("--diagnostics=json")
         .output()
         .expect("run nomos vet");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{}: bad JSON report: {e}\n{}", case.path.display(), String::from_utf8_lossy(&out.stderr)));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{}: bad JSON report: {e}\n{}",
+            case.path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     let errors = report["errors"].as_array().cloned().unwrap_or_default();
-    let codes = errors.iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
+    let codes = errors
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_string())
+        .collect();
     (out.status.success(), codes, errors.len(), report)
 }
 
-fn check_verdict(label: &str, expected: &Value, got: (bool, BTreeSet<String>, usize, Value), failures: &mut Vec<String>) {
+fn check_verdict(
+    label: &str,
+    expected: &Value,
+    got: (bool, BTreeSet<String>, usize, Value),
+    failures: &mut Vec<String>,
+) {
     let (ok, codes, count, report) = got;
     if expected.as_str() == Some("ok") {
         if !ok || !codes.is_empty() {
-            failures.push(format!("{label}: expected ok, got {codes:?}\n{}", serde_json::to_string_pretty(&report["errors"]).unwrap()));
+            failures.push(format!(
+                "{label}: expected ok, got {codes:?}\n{}",
+                serde_json::to_string_pretty(&report["errors"]).unwrap()
+            ));
         }
         return;
     }
-    let want: BTreeSet<String> = expected["codes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let want: BTreeSet<String> = expected["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
     if ok {
-        failures.push(format!("{label}: expected failure with {want:?}, but vet passed"));
+        failures.push(format!(
+            "{label}: expected failure with {want:?}, but vet passed"
+        ));
     }
     if codes != want {
-        failures.push(format!("{label}: expected codes {want:?}, got {codes:?}\n{}", serde_json::to_string_pretty(&report["errors"]).unwrap()));
+        failures.push(format!(
+            "{label}: expected codes {want:?}, got {codes:?}\n{}",
+            serde_json::to_string_pretty(&report["errors"]).unwrap()
+        ));
     }
     if let Some(n) = expected.get("count").and_then(Value::as_u64)
         && n as usize != count
@@ -100,7 +147,12 @@ fn objects_by_file(dir: &Path) -> BTreeMap<String, Vec<Value>> {
         if !e.file_type().is_file() {
             continue;
         }
-        let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = e
+            .path()
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let text = std::fs::read_to_string(e.path()).unwrap();
         let mut objs = Vec::new();
         for v in parse_yaml(&text) {
@@ -117,7 +169,9 @@ fn objects_by_file(dir: &Path) -> BTreeMap<String, Vec<Value>> {
 
 fn check_hydrate(case: &Case, h: &Value, failures: &mut Vec<String>) {
     let args = split_args(h["args"].as_str().unwrap_or(""));
-    let expect = shared().join("conformance").join(h["expect"].as_str().unwrap());
+    let expect = shared()
+        .join("conformance")
+        .join(h["expect"].as_str().unwrap());
     let tmp = tempfile::tempdir().unwrap();
     let outdir = tmp.path().join("compiled");
     let out = nomos()
@@ -133,7 +187,10 @@ fn check_hydrate(case: &Case, h: &Value, failures: &mut Vec<String>) {
         .expect("run nomos hydrate");
     let label = format!("hydrate {} {}", case.path.display(), args.join(" "));
     if !out.status.success() {
-        failures.push(format!("{label}: failed: {}", String::from_utf8_lossy(&out.stderr)));
+        failures.push(format!(
+            "{label}: failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
         return;
     }
     let got = objects_by_file(&outdir);
@@ -163,19 +220,40 @@ fn check_hydrate(case: &Case, h: &Value, failures: &mut Vec<String>) {
 fn every_conformance_case_passes() {
     let mut failures = Vec::new();
     let all = cases();
-    assert!(all.len() >= 30, "expected the full conformance file, found {} cases", all.len());
+    assert!(
+        all.len() >= 30,
+        "expected the full conformance file, found {} cases",
+        all.len()
+    );
     for case in &all {
-        let label = format!("vet {} ({})", case.path.strip_prefix(shared()).unwrap_or(&case.path).display(), case.format);
+        let label = format!(
+            "vet {} ({})",
+            case.path
+                .strip_prefix(shared())
+                .unwrap_or(&case.path)
+                .display(),
+            case.format
+        );
         check_verdict(&label, &case.vet, run_vet(case, &[]), &mut failures);
         if let Some(pc) = &case.per_cluster {
             for (cluster, expected) in pc.as_object().unwrap() {
                 let got = run_vet(case, &[format!("--clusters={cluster}")]);
-                check_verdict(&format!("{label} --clusters={cluster}"), expected, got, &mut failures);
+                check_verdict(
+                    &format!("{label} --clusters={cluster}"),
+                    expected,
+                    got,
+                    &mut failures,
+                );
             }
         }
         for h in &case.hydrate {
             check_hydrate(case, h, &mut failures);
         }
     }
-    assert!(failures.is_empty(), "{} conformance failure(s):\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} conformance failure(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -14,7 +14,13 @@ use crate::scope::Scope;
 use crate::{SourceFormat, ann};
 
 /// Namespaces Config Sync never deletes: removed from the source, they are abandoned.
-pub const SPECIAL_NAMESPACES: [&str; 5] = ["default", "kube-system", "kube-public", "kube-node-lease", "gatekeeper-system"];
+pub const SPECIAL_NAMESPACES: [&str; 5] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "gatekeeper-system",
+];
 
 /// Which RootSync or RepoSync the desired state belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -35,14 +41,22 @@ pub enum SyncKind {
 impl Default for SyncIdentity {
     /// The default `root-sync` in `config-management-system`.
     fn default() -> Self {
-        SyncIdentity { kind: SyncKind::RootSync, name: "root-sync".into(), namespace: "config-management-system".into() }
+        SyncIdentity {
+            kind: SyncKind::RootSync,
+            name: "root-sync".into(),
+            namespace: "config-management-system".into(),
+        }
     }
 }
 
 impl SyncIdentity {
     /// A RepoSync `name` in `namespace`.
     pub fn repo_sync(namespace: &str, name: &str) -> SyncIdentity {
-        SyncIdentity { kind: SyncKind::RepoSync, name: name.into(), namespace: namespace.into() }
+        SyncIdentity {
+            kind: SyncKind::RepoSync,
+            name: name.into(),
+            namespace: namespace.into(),
+        }
     }
 
     /// The `configsync.gke.io/manager` value: `:root`, `:root_<name>`, `<ns>` or `<ns>_<name>`.
@@ -71,8 +85,13 @@ impl SyncIdentity {
             SyncKind::RootSync => "RootSync",
             SyncKind::RepoSync => "RepoSync",
         };
-        let digest = Sha256::digest(format!("{}.{}.{kind}.configsync.gke.io", self.name, self.namespace).as_bytes());
-        format!("applyset-{}-v1", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest))
+        let digest = Sha256::digest(
+            format!("{}.{}.{kind}.configsync.gke.io", self.name, self.namespace).as_bytes(),
+        );
+        format!(
+            "applyset-{}-v1",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+        )
     }
 }
 
@@ -165,8 +184,16 @@ fn apply_rank(o: &Object, scope: Option<Scope>) -> u8 {
 
 /// Build the desired state of `pass.cluster` from a pass without blocking errors.
 /// `scope` tells the scope of each group-kind (see [`crate::pipeline::Repository::scope`]).
-pub fn build(pass: &Pass, scope: impl Fn(&Object) -> Option<Scope>, opts: &StampOptions) -> DesiredState {
-    let mut ranked: Vec<(u8, ObjectId, &Object)> = pass.objects.iter().map(|o| (apply_rank(o, scope(o)), o.id(), o)).collect();
+pub fn build(
+    pass: &Pass,
+    scope: impl Fn(&Object) -> Option<Scope>,
+    opts: &StampOptions,
+) -> DesiredState {
+    let mut ranked: Vec<(u8, ObjectId, &Object)> = pass
+        .objects
+        .iter()
+        .map(|o| (apply_rank(o, scope(o)), o.id(), o))
+        .collect();
     ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let mut objects = Vec::with_capacity(ranked.len());
     let mut all = Sha256::new();
@@ -175,10 +202,22 @@ pub fn build(pass: &Pass, scope: impl Fn(&Object) -> Option<Scope>, opts: &Stamp
         all.update(d.hash.as_bytes());
         objects.push(d);
     }
-    DesiredState { cluster: pass.cluster.clone(), sync: opts.sync.clone(), source: opts.source.clone(), objects, hash: hex(&all.finalize()) }
+    DesiredState {
+        cluster: pass.cluster.clone(),
+        sync: opts.sync.clone(),
+        source: opts.source.clone(),
+        objects,
+        hash: hex(&all.finalize()),
+    }
 }
 
-fn stamp(o: &Object, id: ObjectId, cluster: &str, unknown_scope: bool, opts: &StampOptions) -> DesiredObject {
+fn stamp(
+    o: &Object,
+    id: ObjectId,
+    cluster: &str,
+    unknown_scope: bool,
+    opts: &StampOptions,
+) -> DesiredObject {
     let mut s = o.clone();
     let managed = o.annotation(ann::MANAGED) != Some("disabled");
     let source_path = crate::diag::join_source(&opts.source.dir, &o.origin.file);
@@ -206,7 +245,11 @@ fn stamp(o: &Object, id: ObjectId, cluster: &str, unknown_scope: bool, opts: &St
         s.set_label(ann::MANAGED_BY_LABEL, ann::MANAGED_BY_VALUE);
         s.set_label(ann::APPLYSET_PART_OF, &opts.sync.applyset_id());
         s.set_label(ann::DECLARED_VERSION, &gvk.version);
-        for a in [ann::CLUSTER_SELECTOR, ann::CLUSTER_NAME_SELECTOR, ann::NAMESPACE_SELECTOR] {
+        for a in [
+            ann::CLUSTER_SELECTOR,
+            ann::CLUSTER_NAME_SELECTOR,
+            ann::NAMESPACE_SELECTOR,
+        ] {
             s.remove_annotation(a);
         }
         if opts.declared_fields {
@@ -215,7 +258,14 @@ fn stamp(o: &Object, id: ObjectId, cluster: &str, unknown_scope: bool, opts: &St
         }
     }
     let hash = content_hash(&s.value);
-    DesiredObject { id, gvk, object: s.value, managed, source_path, hash }
+    DesiredObject {
+        id,
+        gvk,
+        object: s.value,
+        managed,
+        source_path,
+        hash,
+    }
 }
 
 /// HNC depth labels and the managed-by annotation on a hierarchical Namespace.
@@ -224,7 +274,10 @@ fn hnc(ns: &mut Object) {
     let segments: Vec<&str> = dir.split('/').skip(1).collect();
     for (i, seg) in segments.iter().enumerate() {
         let depth = segments.len() - 1 - i;
-        ns.set_label(&format!("{seg}.tree.hnc.x-k8s.io/depth"), &depth.to_string());
+        ns.set_label(
+            &format!("{seg}.tree.hnc.x-k8s.io/depth"),
+            &depth.to_string(),
+        );
     }
     if let Some(prev) = ns.annotation(ann::HNC_MANAGED_BY).map(str::to_string)
         && prev != ann::MANAGED_BY_VALUE

@@ -227,7 +227,12 @@ impl Diagnostic {
     }
 
     /// An error about objects.
-    pub fn resource(code: Code, message: impl Into<String>, objects: &[&Object], source_prefix: &str) -> Diagnostic {
+    pub fn resource(
+        code: Code,
+        message: impl Into<String>,
+        objects: &[&Object],
+        source_prefix: &str,
+    ) -> Diagnostic {
         let mut d = Diagnostic::new(code, message);
         for o in objects {
             d = d.with_resource(ResourceRef::of(o, source_prefix));
@@ -236,7 +241,12 @@ impl Diagnostic {
     }
 
     /// An error about a path (file or directory, relative to the policy directory).
-    pub fn path(code: Code, message: impl Into<String>, path: &str, pos: Option<Pos>) -> Diagnostic {
+    pub fn path(
+        code: Code,
+        message: impl Into<String>,
+        path: &str,
+        pos: Option<Pos>,
+    ) -> Diagnostic {
         let mut d = Diagnostic::new(code, message);
         d.paths.push(path.to_string());
         d.file = Some(path.to_string());
@@ -283,7 +293,14 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     /// `KNV1009: <body>\n\nFor more information, see https://g.co/cloud/acm-errors#knv1009`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}\n\nFor more information, see {}#knv{}", self.code, self.body(), ERRORS_URL, self.code.0)
+        write!(
+            f,
+            "{}: {}\n\nFor more information, see {}#knv{}",
+            self.code,
+            self.body(),
+            ERRORS_URL,
+            self.code.0
+        )
     }
 }
 
@@ -311,7 +328,8 @@ pub fn sorted_texts(diagnostics: &[Diagnostic]) -> Vec<String> {
 
 /// Keep one of each identical diagnostic (same text), ordered by text.
 pub fn dedup_sorted(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let mut keyed: Vec<(String, Diagnostic)> = diagnostics.drain(..).map(|d| (d.to_string(), d)).collect();
+    let mut keyed: Vec<(String, Diagnostic)> =
+        diagnostics.drain(..).map(|d| (d.to_string(), d)).collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     keyed.dedup_by(|a, b| a.0 == b.0);
     keyed.into_iter().map(|(_, d)| d).collect()

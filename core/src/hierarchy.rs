@@ -5,13 +5,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
+use crate::ann;
 use crate::diag::{Code, Diagnostic, ResourceRef};
 use crate::object::{GroupKind, Object};
 use crate::pipeline::Options;
 use crate::scope::{Scope, Scopes};
 use crate::selector::LabelSelector;
 use crate::validate::{dir_of, is_ephemeral, top_dir};
-use crate::ann;
 
 fn err(code: Code, msg: impl Into<String>, o: &Object, opts: &Options) -> Diagnostic {
     Diagnostic::new(code, msg).with_resource(ResourceRef::of(o, &opts.source_prefix))
@@ -38,12 +38,20 @@ fn expected_top_dir(o: &Object, scopes: &Scopes) -> Option<&'static str> {
 
 fn top_dir_message(dir: &str, kind: &str) -> String {
     match dir {
-        "system" => format!("Repo and HierarchyConfig configs MUST be declared in `system/`. To fix, move the {kind} to `system/`."),
+        "system" => format!(
+            "Repo and HierarchyConfig configs MUST be declared in `system/`. To fix, move the {kind} to `system/`."
+        ),
         "clusterregistry" => {
-            format!("Cluster and ClusterSelector configs MUST be declared in `clusterregistry/`. To fix, move the {kind} to `clusterregistry/`.")
+            format!(
+                "Cluster and ClusterSelector configs MUST be declared in `clusterregistry/`. To fix, move the {kind} to `clusterregistry/`."
+            )
         }
-        "cluster" => format!("Cluster-scoped configs except Namespaces MUST be declared in `cluster/`. To fix, move the {kind} to `cluster/`."),
-        _ => format!("Namespace-scoped and Namespace configs MUST be declared in `namespaces/`. To fix, move the {kind} to `namespaces/`."),
+        "cluster" => format!(
+            "Cluster-scoped configs except Namespaces MUST be declared in `cluster/`. To fix, move the {kind} to `cluster/`."
+        ),
+        _ => format!(
+            "Namespace-scoped and Namespace configs MUST be declared in `namespaces/`. To fix, move the {kind} to `namespaces/`."
+        ),
     }
 }
 
@@ -61,14 +69,24 @@ fn parent(dir: &str) -> Option<&str> {
 }
 
 /// Build the tree, validate it, and return the objects with inheritance applied.
-pub fn build(objects: Vec<Object>, scopes: &Scopes, opts: &Options, errors: &mut Vec<Diagnostic>) -> Vec<Object> {
+pub fn build(
+    objects: Vec<Object>,
+    scopes: &Scopes,
+    opts: &Options,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Object> {
     // KNV1039: wrong top-level directory (Cluster/ClusterSelector are checked in the raw stage).
     for o in &objects {
         if let Some(want) = expected_top_dir(o, scopes)
             && want != "clusterregistry"
             && top_dir(o) != want
         {
-            errors.push(err(Code::INCORRECT_TOP_LEVEL_DIRECTORY, top_dir_message(want, o.kind()), o, opts));
+            errors.push(err(
+                Code::INCORRECT_TOP_LEVEL_DIRECTORY,
+                top_dir_message(want, o.kind()),
+                o,
+                opts,
+            ));
         }
     }
     if errors.iter().any(|e| e.code.is_blocking()) {
@@ -92,14 +110,20 @@ pub fn build(objects: Vec<Object>, scopes: &Scopes, opts: &Options, errors: &mut
         let mut d = dir;
         while let Some(p) = parent(&d) {
             let p = p.to_string();
-            nodes.entry(p.clone()).or_default().children.insert(d.clone());
+            nodes
+                .entry(p.clone())
+                .or_default()
+                .children
+                .insert(d.clone());
             if p == "namespaces" {
                 break;
             }
             d = p;
         }
     }
-    let is_ns_dir = |dir: &str, nodes: &BTreeMap<String, Node>| dir != "namespaces" && nodes.get(dir).is_some_and(|n| !n.namespaces.is_empty());
+    let is_ns_dir = |dir: &str, nodes: &BTreeMap<String, Node>| {
+        dir != "namespaces" && nodes.get(dir).is_some_and(|n| !n.namespaces.is_empty())
+    };
 
     // Namespace directories: one Namespace, no subdirectories, no NamespaceSelector.
     for (dir, node) in &nodes {
@@ -142,19 +166,37 @@ pub fn build(objects: Vec<Object>, scopes: &Scopes, opts: &Options, errors: &mut
     }
 
     // Abstract directories: need a Namespace below if they hold syncable objects; hierarchyMode none.
-    let has_ns_below = |dir: &str| nodes.iter().any(|(d, n)| d.starts_with(dir) && d[dir.len()..].starts_with('/') && !n.namespaces.is_empty());
+    let has_ns_below = |dir: &str| {
+        nodes.iter().any(|(d, n)| {
+            d.starts_with(dir) && d[dir.len()..].starts_with('/') && !n.namespaces.is_empty()
+        })
+    };
     for (dir, node) in &nodes {
         if is_ns_dir(dir, &nodes) {
             continue;
         }
-        let syncable: Vec<&Object> = node.objects.iter().map(|&i| &objects[i]).filter(|o| !is_ephemeral(o)).collect();
+        let syncable: Vec<&Object> = node
+            .objects
+            .iter()
+            .map(|&i| &objects[i])
+            .filter(|o| !is_ephemeral(o))
+            .collect();
         if !syncable.is_empty() && !has_ns_below(dir) {
             let msg = if node.children.is_empty() {
-                format!("The directory {dir:?} has configs, but is missing a Namespace config. All bottom level subdirectories MUST have a Namespace config.")
+                format!(
+                    "The directory {dir:?} has configs, but is missing a Namespace config. All bottom level subdirectories MUST have a Namespace config."
+                )
             } else {
-                format!("The directory {dir:?} has configs, but none of its subdirectories are Namespaces. An abstract namespace directory with configs MUST have at least one Namespace subdirectory.")
+                format!(
+                    "The directory {dir:?} has configs, but none of its subdirectories are Namespaces. An abstract namespace directory with configs MUST have at least one Namespace subdirectory."
+                )
             };
-            errors.push(Diagnostic::path(Code::UNSYNCABLE_RESOURCES, msg, &crate::diag::join_source(&opts.source_prefix, &format!("{dir}/")), None));
+            errors.push(Diagnostic::path(
+                Code::UNSYNCABLE_RESOURCES,
+                msg,
+                &crate::diag::join_source(&opts.source_prefix, &format!("{dir}/")),
+                None,
+            ));
         }
         for o in &syncable {
             if modes.get(&o.group_kind()).is_some_and(|m| m == "none") {
@@ -173,12 +215,21 @@ pub fn build(objects: Vec<Object>, scopes: &Scopes, opts: &Options, errors: &mut
 
     // NamespaceSelectors: where each is declared; references must be in the same or an ancestor dir.
     let mut selector_dirs: HashMap<&str, (String, Option<LabelSelector>)> = HashMap::new();
-    for o in objects.iter().filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector")) {
-        let sel = o.value.get("spec").and_then(|s| s.get("selector")).and_then(|s| LabelSelector::parse(s).ok());
+    for o in objects
+        .iter()
+        .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
+    {
+        let sel = o
+            .value
+            .get("spec")
+            .and_then(|s| s.get("selector"))
+            .and_then(|s| LabelSelector::parse(s).ok());
         selector_dirs.insert(o.name(), (dir_of(o).to_string(), sel));
     }
     for o in objects.iter().filter(|o| top_dir(o) == "namespaces") {
-        let Some(name) = o.annotation(ann::NAMESPACE_SELECTOR) else { continue };
+        let Some(name) = o.annotation(ann::NAMESPACE_SELECTOR) else {
+            continue;
+        };
         if o.is("", "Namespace") {
             continue; // KNV1004, reported by the scoped validators.
         }
@@ -231,7 +282,10 @@ pub fn build(objects: Vec<Object>, scopes: &Scopes, opts: &Options, errors: &mut
         let ns_labels = ns_obj.label_map();
         let selected = |o: &Object| match o.annotation(ann::NAMESPACE_SELECTOR) {
             None => true,
-            Some(name) => selector_dirs.get(name).and_then(|(_, s)| s.as_ref()).is_some_and(|s| s.matches(&ns_labels)),
+            Some(name) => selector_dirs
+                .get(name)
+                .and_then(|(_, s)| s.as_ref())
+                .is_some_and(|s| s.matches(&ns_labels)),
         };
         for &i in &node.namespaces {
             out.push(objects[i].clone());
@@ -266,14 +320,36 @@ pub fn build(objects: Vec<Object>, scopes: &Scopes, opts: &Options, errors: &mut
 }
 
 /// Validate HierarchyConfigs (KNV1041, KNV1042, KNV1046) and return the mode per group-kind.
-fn hierarchy_configs(objects: &[Object], scopes: &Scopes, opts: &Options, errors: &mut Vec<Diagnostic>) -> HashMap<GroupKind, String> {
+fn hierarchy_configs(
+    objects: &[Object],
+    scopes: &Scopes,
+    opts: &Options,
+    errors: &mut Vec<Diagnostic>,
+) -> HashMap<GroupKind, String> {
     let mut modes = HashMap::new();
-    let declared_in_cluster: BTreeSet<GroupKind> = objects.iter().filter(|o| top_dir(o) == "cluster").map(Object::group_kind).collect();
-    for hc in objects.iter().filter(|o| o.is("configmanagement.gke.io", "HierarchyConfig")) {
-        let resources = hc.value.get("spec").and_then(|s| s.get("resources")).and_then(Value::as_array).cloned().unwrap_or_default();
+    let declared_in_cluster: BTreeSet<GroupKind> = objects
+        .iter()
+        .filter(|o| top_dir(o) == "cluster")
+        .map(Object::group_kind)
+        .collect();
+    for hc in objects
+        .iter()
+        .filter(|o| o.is("configmanagement.gke.io", "HierarchyConfig"))
+    {
+        let resources = hc
+            .value
+            .get("spec")
+            .and_then(|s| s.get("resources"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for r in resources {
             let group = r.get("group").and_then(Value::as_str).unwrap_or("");
-            let kinds: Vec<&str> = r.get("kinds").and_then(Value::as_array).map(|k| k.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let kinds: Vec<&str> = r
+                .get("kinds")
+                .and_then(Value::as_array)
+                .map(|k| k.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let mode = r.get("hierarchyMode").and_then(Value::as_str).unwrap_or("");
             if kinds.is_empty() {
                 errors.push(err(
@@ -294,7 +370,9 @@ fn hierarchy_configs(objects: &[Object], scopes: &Scopes, opts: &Options, errors
                     ));
                     continue;
                 }
-                if declared_in_cluster.contains(&gk) || scopes.get(&gk) == Some(Scope::Cluster) && declared_in_cluster.contains(&gk) {
+                if declared_in_cluster.contains(&gk)
+                    || scopes.get(&gk) == Some(Scope::Cluster) && declared_in_cluster.contains(&gk)
+                {
                     errors.push(err(
                         Code::CLUSTER_SCOPED_RESOURCE_IN_HIERARCHY_CONFIG,
                         format!("This HierarchyConfig references the APIResource {:?} which has cluster scope. Cluster scoped objects are not permitted in HierarchyConfig:", gk.to_string()),

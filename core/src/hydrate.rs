@@ -30,7 +30,11 @@ pub fn clean(o: &Object) -> Value {
     if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         for field in ["annotations", "labels"] {
             if let Some(map) = md.get_mut(field).and_then(Value::as_object_mut) {
-                map.retain(|k, _| k == ann::MANAGED || !(k.starts_with("configmanagement.gke.io/") || k.starts_with("configsync.gke.io/")));
+                map.retain(|k, _| {
+                    k == ann::MANAGED
+                        || !(k.starts_with("configmanagement.gke.io/")
+                            || k.starts_with("configsync.gke.io/"))
+                });
                 if map.is_empty() {
                     md.remove(field);
                 }
@@ -46,16 +50,33 @@ pub fn clean(o: &Object) -> Value {
 pub fn file_names(objects: &[Object], format: OutputFormat) -> Vec<String> {
     let base = |o: &Object, with_group: bool| {
         let kind = o.kind().to_lowercase();
-        let stem = if with_group && !o.group().is_empty() { format!("{kind}.{}_{}", o.group(), o.name()) } else { format!("{kind}_{}", o.name()) };
+        let stem = if with_group && !o.group().is_empty() {
+            format!("{kind}.{}_{}", o.group(), o.name())
+        } else {
+            format!("{kind}_{}", o.name())
+        };
         let stem = stem.to_lowercase();
         let ns = o.namespace();
-        if ns.is_empty() { format!("{stem}.{}", format.extension()) } else { format!("{ns}/{stem}.{}", format.extension()) }
+        if ns.is_empty() {
+            format!("{stem}.{}", format.extension())
+        } else {
+            format!("{ns}/{stem}.{}", format.extension())
+        }
     };
     let mut counts: HashMap<String, usize> = HashMap::new();
     for o in objects {
         *counts.entry(base(o, false)).or_default() += 1;
     }
-    objects.iter().map(|o| if counts[&base(o, false)] > 1 { base(o, true) } else { base(o, false) }).collect()
+    objects
+        .iter()
+        .map(|o| {
+            if counts[&base(o, false)] > 1 {
+                base(o, true)
+            } else {
+                base(o, false)
+            }
+        })
+        .collect()
 }
 
 /// Render one cluster's objects as files (path → content). YAML files hold one document each,
@@ -66,7 +87,10 @@ pub fn render_files(objects: &[Object], format: OutputFormat) -> BTreeMap<String
     for (o, name) in objects.iter().zip(names) {
         files.entry(name).or_default().push(clean(o));
     }
-    files.into_iter().map(|(name, values)| (name, render(&values, format))).collect()
+    files
+        .into_iter()
+        .map(|(name, values)| (name, render(&values, format)))
+        .collect()
 }
 
 /// Render all objects into one stream (`--flat`).

@@ -14,5 +14,10 @@ pub fn default_version() -> &'static str {
 pub fn resolve_version(requested: &str) -> Result<String, String> {
     nomos_schemas::resolve_version(requested)
         .map(str::to_string)
-        .ok_or_else(|| format!("no schemas for Kubernetes {requested:?}; shipped versions: {}", versions().join(", ")))
+        .ok_or_else(|| {
+            format!(
+                "no schemas for Kubernetes {requested:?}; shipped versions: {}",
+                versions().join(", ")
+            )
+        })
 }

@@ -23,6 +23,8 @@
 pub mod ann;
 pub mod desired;
 pub mod diag;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hierarchy;
 pub mod hydrate;
 pub mod k8s;
@@ -39,7 +41,7 @@ pub mod vet;
 pub mod yaml;
 
 pub use diag::{Code, Diagnostic, Severity};
-pub use object::{Gvk, GroupKind, Object, ObjectId, Origin};
+pub use object::{GroupKind, Gvk, Object, ObjectId, Origin};
 pub use pipeline::{DEFAULT_CLUSTER, Options, Pass, Repository};
 pub use read::SourceFile;
 pub use vet::{VetOptions, VetResult, vet};

@@ -16,8 +16,10 @@ pub struct Origin {
     pub file: Arc<str>,
     /// Index of the document within the file (0-based, counting empty documents).
     pub document: usize,
-    /// Position of the document's root node (1-based line and column).
+    /// Position of the object's root node (1-based line and column).
     pub pos: Pos,
+    /// Index in the `items` of a `List` document, for objects flattened out of one.
+    pub item: Option<usize>,
 }
 
 impl fmt::Display for Origin {
@@ -41,17 +43,28 @@ impl Gvk {
             Some((g, v)) => (g, v),
             None => ("", api_version),
         };
-        Gvk { group: group.to_string(), version: version.to_string(), kind: kind.to_string() }
+        Gvk {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: kind.to_string(),
+        }
     }
 
     /// The group and kind, without the version.
     pub fn group_kind(&self) -> GroupKind {
-        GroupKind { group: self.group.clone(), kind: self.kind.clone() }
+        GroupKind {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+        }
     }
 
     /// `apiVersion` as written in manifests.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// True when this is group `group` and kind `kind` (any version).
@@ -69,14 +82,21 @@ pub struct GroupKind {
 
 impl GroupKind {
     pub fn new(group: &str, kind: &str) -> GroupKind {
-        GroupKind { group: group.to_string(), kind: kind.to_string() }
+        GroupKind {
+            group: group.to_string(),
+            kind: kind.to_string(),
+        }
     }
 }
 
 impl fmt::Display for GroupKind {
     /// `Kind.group`, or `Kind` for the core group, as Kubernetes prints group-kinds.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() { write!(f, "{}", self.kind) } else { write!(f, "{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            write!(f, "{}", self.kind)
+        } else {
+            write!(f, "{}.{}", self.kind, self.group)
+        }
     }
 }
 
@@ -101,14 +121,21 @@ impl ObjectId {
     }
 
     pub fn group_kind(&self) -> GroupKind {
-        GroupKind { group: self.group.clone(), kind: self.kind.clone() }
+        GroupKind {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+        }
     }
 }
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let gk = self.group_kind();
-        if self.namespace.is_empty() { write!(f, "{gk}/{}", self.name) } else { write!(f, "{gk}/{}/{}", self.namespace, self.name) }
+        if self.namespace.is_empty() {
+            write!(f, "{gk}/{}", self.name)
+        } else {
+            write!(f, "{gk}/{}/{}", self.namespace, self.name)
+        }
     }
 }
 
@@ -172,7 +199,9 @@ impl Object {
 
     fn metadata_mut(&mut self) -> &mut Map<String, Value> {
         let obj = self.value.as_object_mut().expect("objects are JSON maps");
-        let md = obj.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        let md = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
         if !md.is_object() {
             *md = Value::Object(Map::new());
         }
@@ -180,11 +209,17 @@ impl Object {
     }
 
     pub fn name(&self) -> &str {
-        self.metadata().and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("")
+        self.metadata()
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn namespace(&self) -> &str {
-        self.metadata().and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("")
+        self.metadata()
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub fn set_namespace(&mut self, namespace: &str) {
@@ -206,29 +241,42 @@ impl Object {
     }
 
     fn string_map(&self, field: &str) -> Option<&Map<String, Value>> {
-        self.metadata().and_then(|m| m.get(field)).and_then(Value::as_object)
+        self.metadata()
+            .and_then(|m| m.get(field))
+            .and_then(Value::as_object)
     }
 
     /// Annotations (non-string values are skipped; they are reported as KNV1054 by validation).
     pub fn annotations(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.string_map("annotations").into_iter().flat_map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v))))
+        self.string_map("annotations").into_iter().flat_map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+        })
     }
 
     /// Labels (non-string values are skipped).
     pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.string_map("labels").into_iter().flat_map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v))))
+        self.string_map("labels").into_iter().flat_map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+        })
     }
 
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.string_map("annotations").and_then(|m| m.get(key)).and_then(Value::as_str)
+        self.string_map("annotations")
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.string_map("labels").and_then(|m| m.get(key)).and_then(Value::as_str)
+        self.string_map("labels")
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
     }
 
     pub fn has_annotation(&self, key: &str) -> bool {
-        self.string_map("annotations").is_some_and(|m| m.contains_key(key))
+        self.string_map("annotations")
+            .is_some_and(|m| m.contains_key(key))
     }
 
     fn set_in(&mut self, field: &str, key: &str, value: &str) {
@@ -237,7 +285,9 @@ impl Object {
         if !map.is_object() {
             *map = Value::Object(Map::new());
         }
-        map.as_object_mut().expect("just ensured").insert(key.to_string(), Value::String(value.to_string()));
+        map.as_object_mut()
+            .expect("just ensured")
+            .insert(key.to_string(), Value::String(value.to_string()));
     }
 
     fn remove_in(&mut self, field: &str, key: &str) {
@@ -268,6 +318,8 @@ impl Object {
 
     /// Label map as owned pairs (for selector matching).
     pub fn label_map(&self) -> std::collections::BTreeMap<String, String> {
-        self.labels().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        self.labels()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 }

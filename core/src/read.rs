@@ -7,10 +7,10 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use crate::SourceFormat;
 use crate::diag::{Code, Diagnostic, ResourceRef, join_source};
 use crate::object::{Object, Origin};
 use crate::yaml::{self, Limits, Pos};
-use crate::SourceFormat;
 
 /// One file of a policy directory, as the caller read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// A file at `path` (relative, `/`-separated) with `content`.
     pub fn new(path: impl Into<String>, content: impl Into<Vec<u8>>) -> SourceFile {
-        SourceFile { path: path.into(), bytes: content.into() }
+        SourceFile {
+            path: path.into(),
+            bytes: content.into(),
+        }
     }
 }
 
@@ -49,7 +52,10 @@ pub fn wants_file(path: &str, format: SourceFormat) -> bool {
         return false;
     }
     let mut segments = path.split('/');
-    if path.split('/').any(|s| s == ".github" || s == ".gitlab" || s == ".gitlab-ci.yml") {
+    if path
+        .split('/')
+        .any(|s| s == ".github" || s == ".gitlab" || s == ".gitlab-ci.yml")
+    {
         return false;
     }
     match format {
@@ -70,10 +76,21 @@ pub struct ReadOutput {
 }
 
 /// Read every wanted file (in parallel), in path order.
-pub fn read_files(files: &[SourceFile], format: SourceFormat, limits: &Limits, source_prefix: &str) -> ReadOutput {
-    let mut sorted: Vec<&SourceFile> = files.iter().filter(|f| wants_file(&f.path, format)).collect();
+pub fn read_files(
+    files: &[SourceFile],
+    format: SourceFormat,
+    limits: &Limits,
+    source_prefix: &str,
+) -> ReadOutput {
+    let mut sorted: Vec<&SourceFile> = files
+        .iter()
+        .filter(|f| wants_file(&f.path, format))
+        .collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    let parts: Vec<ReadOutput> = sorted.par_iter().map(|f| read_file(f, limits, source_prefix)).collect();
+    let parts: Vec<ReadOutput> = sorted
+        .par_iter()
+        .map(|f| read_file(f, limits, source_prefix))
+        .collect();
     let mut out = ReadOutput::default();
     for p in parts {
         out.objects.extend(p.objects);
@@ -104,7 +121,11 @@ pub fn read_file(file: &SourceFile, limits: &Limits, source_prefix: &str) -> Rea
             return out;
         }
     };
-    let parsed = if file.path.ends_with(".json") { yaml::parse_json(text, limits) } else { yaml::parse(text, limits) };
+    let parsed = if file.path.ends_with(".json") {
+        yaml::parse_json(text, limits)
+    } else {
+        yaml::parse(text, limits)
+    };
     let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
@@ -112,7 +133,11 @@ pub fn read_file(file: &SourceFile, limits: &Limits, source_prefix: &str) -> Rea
             out.errors.push(path_error(
                 &file.path,
                 source_prefix,
-                format!("{}:{} could not be parsed: {e}", file.path, pos.map(|p| p.line).unwrap_or(1)),
+                format!(
+                    "{}:{} could not be parsed: {e}",
+                    file.path,
+                    pos.map(|p| p.line).unwrap_or(1)
+                ),
                 pos,
             ));
             return out;
@@ -122,7 +147,10 @@ pub fn read_file(file: &SourceFile, limits: &Limits, source_prefix: &str) -> Rea
     for w in parsed.warnings {
         let mut d = Diagnostic::path(
             Code::PATH,
-            format!("{}:{}:{}: {}", file.path, w.pos.line, w.pos.column, w.message),
+            format!(
+                "{}:{}:{}: {}",
+                file.path, w.pos.line, w.pos.column, w.message
+            ),
             &join_source(source_prefix, &file.path),
             Some(w.pos),
         )
@@ -131,7 +159,12 @@ pub fn read_file(file: &SourceFile, limits: &Limits, source_prefix: &str) -> Rea
         out.warnings.push(d);
     }
     for doc in parsed.documents {
-        let origin = Origin { file: fname.clone(), document: doc.index, pos: doc.pos };
+        let origin = Origin {
+            file: fname.clone(),
+            document: doc.index,
+            pos: doc.pos,
+            item: None,
+        };
         match doc.value {
             Value::Object(_) => {}
             other => {
@@ -151,20 +184,42 @@ pub fn read_file(file: &SourceFile, limits: &Limits, source_prefix: &str) -> Rea
         }
         let obj = Object::new(doc.value, origin);
         if is_list(&obj) {
-            let items = obj.value.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = obj
+                .value
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for (i, item) in items.into_iter().enumerate() {
                 if !item.is_object() {
                     out.errors.push(path_error(
                         &file.path,
                         source_prefix,
-                        format!("{}:{}: items[{i}] of the {} is not an object; fix or remove it", file.path, doc.pos.line, obj.kind()),
+                        format!(
+                            "{}:{}: items[{i}] of the {} is not an object; fix or remove it",
+                            file.path,
+                            doc.pos.line,
+                            obj.kind()
+                        ),
                         Some(doc.pos),
                     ));
                     continue;
                 }
-                let pos = yaml::locate(text, doc.index, &[yaml::PathSegment::Key("items".into()), yaml::PathSegment::Index(i)])
-                    .unwrap_or(doc.pos);
-                let origin = Origin { file: fname.clone(), document: doc.index, pos };
+                let pos = yaml::locate(
+                    text,
+                    doc.index,
+                    &[
+                        yaml::PathSegment::Key("items".into()),
+                        yaml::PathSegment::Index(i),
+                    ],
+                )
+                .unwrap_or(doc.pos);
+                let origin = Origin {
+                    file: fname.clone(),
+                    document: doc.index,
+                    pos,
+                    item: Some(i),
+                };
                 accept(Object::new(item, origin), source_prefix, &mut out);
             }
         } else {
@@ -193,7 +248,9 @@ fn is_list(o: &Object) -> bool {
 
 /// Checks made on each object as it is read, then keep it (unless it is local config).
 fn accept(obj: Object, source_prefix: &str, out: &mut ReadOutput) {
-    if obj.annotation("config.kubernetes.io/local-config").is_some_and(|v| v != "false")
+    if obj
+        .annotation("config.kubernetes.io/local-config")
+        .is_some_and(|v| v != "false")
         || obj
             .metadata()
             .and_then(|m| m.get("annotations"))
@@ -209,7 +266,11 @@ fn accept(obj: Object, source_prefix: &str, out: &mut ReadOutput) {
         .collect();
     if !missing.is_empty() {
         let fields = missing;
-        let list = fields.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ");
+        let list = fields
+            .iter()
+            .map(|f| format!("{f:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         out.errors.push(
             Diagnostic::new(
                 Code::RESOURCE,

@@ -33,12 +33,36 @@ const BUILTIN: &[(&str, &str, char)] = &[
     ("", "Secret", 'N'),
     ("", "Service", 'N'),
     ("", "ServiceAccount", 'N'),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy", 'C'),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding", 'C'),
-    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration", 'C'),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy", 'C'),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding", 'C'),
-    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", 'C'),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicy",
+        'C',
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding",
+        'C',
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+        'C',
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicy",
+        'C',
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+        'C',
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+        'C',
+    ),
     ("apiextensions.k8s.io", "CustomResourceDefinition", 'C'),
     ("apiregistration.k8s.io", "APIService", 'C'),
     ("apps", "ControllerRevision", 'N'),
@@ -69,7 +93,11 @@ const BUILTIN: &[(&str, &str, char)] = &[
     ("extensions", "ReplicaSet", 'N'),
     ("extensions", "StatefulSet", 'N'),
     ("flowcontrol.apiserver.k8s.io", "FlowSchema", 'C'),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration", 'C'),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        "PriorityLevelConfiguration",
+        'C',
+    ),
     ("networking.k8s.io", "IPAddress", 'C'),
     ("networking.k8s.io", "Ingress", 'N'),
     ("networking.k8s.io", "IngressClass", 'C'),
@@ -110,7 +138,16 @@ const BUILTIN: &[(&str, &str, char)] = &[
 
 /// The scope of a built-in kind, or `None` if the kind is not built in.
 pub fn builtin_scope(group: &str, kind: &str) -> Option<Scope> {
-    BUILTIN.iter().find(|(g, k, _)| *g == group && *k == kind).map(|(_, _, s)| if *s == 'N' { Scope::Namespaced } else { Scope::Cluster })
+    BUILTIN
+        .iter()
+        .find(|(g, k, _)| *g == group && *k == kind)
+        .map(|(_, _, s)| {
+            if *s == 'N' {
+                Scope::Namespaced
+            } else {
+                Scope::Cluster
+            }
+        })
 }
 
 /// Known scopes: built-ins plus what the repository and `api-resources.txt` declare.
@@ -122,7 +159,10 @@ pub struct Scopes {
 impl Scopes {
     /// Scope of `gk`, if known.
     pub fn get(&self, gk: &GroupKind) -> Option<Scope> {
-        self.extra.get(gk).copied().or_else(|| builtin_scope(&gk.group, &gk.kind))
+        self.extra
+            .get(gk)
+            .copied()
+            .or_else(|| builtin_scope(&gk.group, &gk.kind))
     }
 
     /// Learn a scope.
@@ -179,9 +219,12 @@ fn api_resources_error(path: &str, detail: &str) -> Diagnostic {
 /// located by the header's column offsets.
 pub fn parse_api_resources(text: &str, path: &str) -> Result<Vec<(GroupKind, Scope)>, Diagnostic> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(header) = lines.next() else { return Ok(Vec::new()) };
+    let Some(header) = lines.next() else {
+        return Ok(Vec::new());
+    };
     let col = |name: &str| header.find(name);
-    let (Some(api), Some(nsd), Some(kind)) = (col("APIVERSION"), col("NAMESPACED"), col("KIND")) else {
+    let (Some(api), Some(nsd), Some(kind)) = (col("APIVERSION"), col("NAMESPACED"), col("KIND"))
+    else {
         return Err(Diagnostic::path(
             Code::INVALID_API_RESOURCES,
             "api-resources.txt has no APIVERSION, NAMESPACED or KIND column. Regenerate it with `kubectl api-resources > api-resources.txt`",
@@ -216,7 +259,10 @@ mod tests {
     #[test]
     fn builtins() {
         assert_eq!(builtin_scope("", "ConfigMap"), Some(Scope::Namespaced));
-        assert_eq!(builtin_scope("rbac.authorization.k8s.io", "ClusterRole"), Some(Scope::Cluster));
+        assert_eq!(
+            builtin_scope("rbac.authorization.k8s.io", "ClusterRole"),
+            Some(Scope::Cluster)
+        );
         assert_eq!(builtin_scope("example.com", "Foo"), None);
     }
 
@@ -226,7 +272,13 @@ mod tests {
                     anvils                     acme.com/v1          true         Anvil\n\
                     clusteranvils              acme.com/v1          false        ClusterAnvil\n";
         let got = parse_api_resources(text, "api-resources.txt").unwrap();
-        assert_eq!(got, vec![(GroupKind::new("acme.com", "Anvil"), Scope::Namespaced), (GroupKind::new("acme.com", "ClusterAnvil"), Scope::Cluster)]);
+        assert_eq!(
+            got,
+            vec![
+                (GroupKind::new("acme.com", "Anvil"), Scope::Namespaced),
+                (GroupKind::new("acme.com", "ClusterAnvil"), Scope::Cluster)
+            ]
+        );
         let bad = "NAME SHORTNAMES APIVERSION NAMESPACED KIND\nfoos  x/v1 maybe Foo\n";
         let err = parse_api_resources(bad, "api-resources.txt").unwrap_err();
         assert_eq!(err.code, Code::INVALID_API_RESOURCES);

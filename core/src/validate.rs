@@ -29,7 +29,11 @@ fn reserved(key: &str) -> bool {
 
 /// Kinds consumed by the pipeline and never synced.
 pub fn is_ephemeral(o: &Object) -> bool {
-    (o.group() == "configmanagement.gke.io" && matches!(o.kind(), "NamespaceSelector" | "ClusterSelector" | "Repo" | "HierarchyConfig" | "Sync"))
+    (o.group() == "configmanagement.gke.io"
+        && matches!(
+            o.kind(),
+            "NamespaceSelector" | "ClusterSelector" | "Repo" | "HierarchyConfig" | "Sync"
+        ))
         || o.is("clusterregistry.k8s.io", "Cluster")
 }
 
@@ -75,8 +79,12 @@ pub fn raw(objects: &[Object], opts: &Options) -> Vec<Diagnostic> {
 fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
     let hier = opts.format == SourceFormat::Hierarchy;
     // KNV1010 / KNV1011
-    let bad_ann: Vec<String> =
-        o.annotations().map(|(k, _)| k).filter(|k| reserved(k) && !ALLOWED_ANNOTATIONS.contains(k)).map(|k| format!("{k:?}")).collect();
+    let bad_ann: Vec<String> = o
+        .annotations()
+        .map(|(k, _)| k)
+        .filter(|k| reserved(k) && !ALLOWED_ANNOTATIONS.contains(k))
+        .map(|k| format!("{k:?}"))
+        .collect();
     if !bad_ann.is_empty() {
         out.push(err(
             Code::ILLEGAL_ANNOTATION,
@@ -88,7 +96,12 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
             opts,
         ));
     }
-    let bad_labels: Vec<String> = o.labels().map(|(k, _)| k).filter(|k| reserved(k)).map(|k| format!("{k:?}")).collect();
+    let bad_labels: Vec<String> = o
+        .labels()
+        .map(|(k, _)| k)
+        .filter(|k| reserved(k))
+        .map(|k| format!("{k:?}"))
+        .collect();
     if !bad_labels.is_empty() {
         out.push(err(
             Code::ILLEGAL_LABEL,
@@ -109,7 +122,10 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
             opts,
         ));
     }
-    if !hier && o.group() == "configmanagement.gke.io" && matches!(o.kind(), "Repo" | "HierarchyConfig") {
+    if !hier
+        && o.group() == "configmanagement.gke.io"
+        && matches!(o.kind(), "Repo" | "HierarchyConfig")
+    {
         out.push(err(
             Code::ILLEGAL_HIERARCHICAL_KIND,
             format!(
@@ -134,12 +150,21 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
     // KNV1031 / KNV1036 names
     let name = o.name();
     if name.is_empty() {
-        out.push(err(Code::MISSING_OBJECT_NAME, "Configs must declare `metadata.name`:", o, opts));
+        out.push(err(
+            Code::MISSING_OBJECT_NAME,
+            "Configs must declare `metadata.name`:",
+            o,
+            opts,
+        ));
     } else if !is_ephemeral(o) {
         // Ephemeral kinds (Repo, selectors, Cluster) never reach the API server; Config Sync
         // does not check their names.
         let rbac = o.group() == "rbac.authorization.k8s.io";
-        let ok = if rbac { is_path_segment_name(name) } else { is_dns1123_subdomain(name) };
+        let ok = if rbac {
+            is_path_segment_name(name)
+        } else {
+            is_dns1123_subdomain(name)
+        };
         if !ok {
             let rule = if rbac {
                 "be a valid path segment (not \".\" or \"..\", and without \"/\" or \"%\")"
@@ -186,7 +211,12 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
     }
     if hier {
         directory_checks(o, opts, out);
-        let depth: Vec<String> = o.labels().map(|(k, _)| k).filter(|k| k.ends_with(".tree.hnc.x-k8s.io/depth")).map(|k| format!("{k:?}")).collect();
+        let depth: Vec<String> = o
+            .labels()
+            .map(|(k, _)| k)
+            .filter(|k| k.ends_with(".tree.hnc.x-k8s.io/depth"))
+            .map(|k| format!("{k:?}"))
+            .collect();
         if !depth.is_empty() {
             out.push(err(
                 Code::ILLEGAL_DEPTH_LABEL,
@@ -213,8 +243,15 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
     // CRD checks: KNV1043 reserved groups, KNV1048 name
     if o.is("apiextensions.k8s.io", "CustomResourceDefinition") {
         let spec = o.value.get("spec");
-        let group = spec.and_then(|s| s.get("group")).and_then(Value::as_str).unwrap_or("");
-        let plural = spec.and_then(|s| s.get("names")).and_then(|n| n.get("plural")).and_then(Value::as_str).unwrap_or("");
+        let group = spec
+            .and_then(|s| s.get("group"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let plural = spec
+            .and_then(|s| s.get("names"))
+            .and_then(|n| n.get("plural"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if group == "configmanagement.gke.io" || group == "configsync.gke.io" {
             out.push(err(
                 Code::UNSUPPORTED_OBJECT,
@@ -234,12 +271,25 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
         }
     }
     // KNV1069 self-reconcile
-    if (o.is("configsync.gke.io", "RootSync") && o.namespace() == "config-management-system" && name == opts.sync_name && opts.namespace.is_none())
-        || (o.is("configsync.gke.io", "RepoSync") && opts.namespace.as_deref().is_some_and(|n| n == o.namespace()) && name == "repo-sync")
+    if (o.is("configsync.gke.io", "RootSync")
+        && o.namespace() == "config-management-system"
+        && name == opts.sync_name
+        && opts.namespace.is_none())
+        || (o.is("configsync.gke.io", "RepoSync")
+            && opts
+                .namespace
+                .as_deref()
+                .is_some_and(|n| n == o.namespace())
+            && name == "repo-sync")
     {
         out.push(err(
             Code::SELF_RECONCILE,
-            format!("{} {}/{} must not manage itself in its repo. To fix, remove it from the source:", o.kind(), o.namespace(), name),
+            format!(
+                "{} {}/{} must not manage itself in its repo. To fix, remove it from the source:",
+                o.kind(),
+                o.namespace(),
+                name
+            ),
             o,
             opts,
         ));
@@ -247,12 +297,23 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
     // KNV1045 fields set by the server
     let md = o.metadata();
     let mut illegal = Vec::new();
-    for f in ["ownerReferences", "selfLink", "uid", "resourceVersion", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for f in [
+        "ownerReferences",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         if md.and_then(|m| m.get(f)).is_some_and(|v| !v.is_null()) {
             illegal.push(format!("metadata.{f}"));
         }
     }
-    if md.and_then(|m| m.get("creationTimestamp")).is_some_and(|v| !v.is_null()) {
+    if md
+        .and_then(|m| m.get("creationTimestamp"))
+        .is_some_and(|v| !v.is_null())
+    {
         illegal.push("metadata.creationTimestamp".into());
     }
     for f in illegal {
@@ -264,7 +325,9 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
         ));
     }
     // KNV1004: selectors may not be cluster-selected
-    let selector_kind = (o.group() == "configmanagement.gke.io" && matches!(o.kind(), "ClusterSelector" | "NamespaceSelector")) || o.is("clusterregistry.k8s.io", "Cluster");
+    let selector_kind = (o.group() == "configmanagement.gke.io"
+        && matches!(o.kind(), "ClusterSelector" | "NamespaceSelector"))
+        || o.is("clusterregistry.k8s.io", "Cluster");
     if selector_kind {
         for a in [ann::CLUSTER_SELECTOR, ann::CLUSTER_NAME_SELECTOR] {
             if o.has_annotation(a) {
@@ -279,16 +342,29 @@ fn raw_one(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
     }
     if o.group() == "configmanagement.gke.io" && o.kind() == "ClusterSelector" {
         match o.value.get("spec").and_then(|s| s.get("selector")) {
-            None => out.push(err(Code::INVALID_SELECTOR, "ClusterSelectors MUST define `spec.selector`:", o, opts)),
+            None => out.push(err(
+                Code::INVALID_SELECTOR,
+                "ClusterSelectors MUST define `spec.selector`:",
+                o,
+                opts,
+            )),
             Some(sel) => {
                 if let Err(e) = crate::selector::LabelSelector::parse(sel) {
-                    out.push(err(Code::INVALID_SELECTOR, format!("ClusterSelector has validation errors that must be corrected: {e}:"), o, opts));
+                    out.push(err(
+                        Code::INVALID_SELECTOR,
+                        format!(
+                            "ClusterSelector has validation errors that must be corrected: {e}:"
+                        ),
+                        o,
+                        opts,
+                    ));
                 }
             }
         }
     }
     if hier
-        && ((o.group() == "configmanagement.gke.io" && o.kind() == "ClusterSelector") || o.is("clusterregistry.k8s.io", "Cluster"))
+        && ((o.group() == "configmanagement.gke.io" && o.kind() == "ClusterSelector")
+            || o.is("clusterregistry.k8s.io", "Cluster"))
         && top_dir(o) != "clusterregistry"
     {
         out.push(err(
@@ -340,7 +416,10 @@ fn directory_checks(o: &Object, opts: &Options, out: &mut Vec<Diagnostic>) {
 }
 
 fn repo_checks(objects: &[Object], opts: &Options, out: &mut Vec<Diagnostic>) {
-    let repos: Vec<&Object> = objects.iter().filter(|o| o.is("configmanagement.gke.io", "Repo")).collect();
+    let repos: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.is("configmanagement.gke.io", "Repo"))
+        .collect();
     match repos.len() {
         0 => out.push(Diagnostic::path(
             Code::MISSING_REPO,
@@ -357,10 +436,14 @@ fn repo_checks(objects: &[Object], opts: &Options, out: &mut Vec<Diagnostic>) {
         )),
     }
     for r in repos {
-        let v = r.value.get("spec").and_then(|s| s.get("version")).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
+        let v = r
+            .value
+            .get("spec")
+            .and_then(|s| s.get("version"))
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
         let v = v.unwrap_or_default();
         if v != "1.0.0" && v != "0.1.0" {
             out.push(err(
@@ -374,9 +457,17 @@ fn repo_checks(objects: &[Object], opts: &Options, out: &mut Vec<Diagnostic>) {
 }
 
 /// KNV1029 for selectors of `kind` sharing a name.
-pub fn selector_name_collisions(objects: &[Object], kind: &str, opts: &Options, out: &mut Vec<Diagnostic>) {
+pub fn selector_name_collisions(
+    objects: &[Object],
+    kind: &str,
+    opts: &Options,
+    out: &mut Vec<Diagnostic>,
+) {
     let mut by_name: BTreeMap<&str, Vec<&Object>> = BTreeMap::new();
-    for o in objects.iter().filter(|o| o.is("configmanagement.gke.io", kind)) {
+    for o in objects
+        .iter()
+        .filter(|o| o.is("configmanagement.gke.io", kind))
+    {
         by_name.entry(o.name()).or_default().push(o);
     }
     for (name, objs) in by_name {

@@ -3,10 +3,10 @@
 
 use rayon::prelude::*;
 
+use crate::SourceFormat;
 use crate::diag::{self, Diagnostic};
 use crate::pipeline::{DEFAULT_CLUSTER, Options, Pass, Repository};
 use crate::read::SourceFile;
-use crate::SourceFormat;
 
 /// What to vet and how.
 #[derive(Debug, Clone)]
@@ -23,7 +23,11 @@ pub struct VetOptions {
 impl VetOptions {
     /// Options for `format` with defaults everywhere else.
     pub fn new(format: SourceFormat) -> VetOptions {
-        VetOptions { pipeline: Options::new(format), clusters: None, api_resources: None }
+        VetOptions {
+            pipeline: Options::new(format),
+            clusters: None,
+            api_resources: None,
+        }
     }
 }
 
@@ -44,7 +48,12 @@ impl VetResult {
 
     /// Every error of every kept pass, de-duplicated and sorted by text.
     pub fn errors(&self) -> Vec<Diagnostic> {
-        diag::dedup_sorted(self.passes.iter().flat_map(|p| p.errors.iter().cloned()).collect())
+        diag::dedup_sorted(
+            self.passes
+                .iter()
+                .flat_map(|p| p.errors.iter().cloned())
+                .collect(),
+        )
     }
 
     /// Warnings found while reading (they do not fail vet).
@@ -55,12 +64,19 @@ impl VetResult {
     /// Errors as Config Sync prints them: bare for the default pass (or when every pass has
     /// the same errors), `errors for cluster "<name>":` before a named cluster's errors.
     pub fn render_errors(&self) -> String {
-        let failing: Vec<&Pass> = self.passes.iter().filter(|p| !p.errors.is_empty()).collect();
+        let failing: Vec<&Pass> = self
+            .passes
+            .iter()
+            .filter(|p| !p.errors.is_empty())
+            .collect();
         if failing.is_empty() {
             return String::new();
         }
         let first = diag::sorted_texts(&failing[0].errors);
-        let same = failing.iter().all(|p| diag::sorted_texts(&p.errors) == first) && failing.len() == self.passes.len();
+        let same = failing
+            .iter()
+            .all(|p| diag::sorted_texts(&p.errors) == first)
+            && failing.len() == self.passes.len();
         if same {
             return diag::render(&failing[0].errors);
         }
@@ -69,7 +85,11 @@ impl VetResult {
             if p.cluster == DEFAULT_CLUSTER {
                 parts.push(diag::render(&p.errors));
             } else {
-                parts.push(format!("errors for cluster {:?}:\n{}", p.cluster, diag::render(&p.errors)));
+                parts.push(format!(
+                    "errors for cluster {:?}:\n{}",
+                    p.cluster,
+                    diag::render(&p.errors)
+                ));
             }
         }
         parts.join("\n\n")
@@ -78,13 +98,24 @@ impl VetResult {
 
 /// Vet `files` (see [`VetOptions`]).
 pub fn vet(files: &[SourceFile], opts: &VetOptions) -> VetResult {
-    let api = opts.api_resources.as_ref().map(|(p, t)| (p.as_str(), t.as_str()));
+    let api = opts
+        .api_resources
+        .as_ref()
+        .map(|(p, t)| (p.as_str(), t.as_str()));
     let repository = Repository::load(files, api, opts.pipeline.clone());
     let mut names = vec![DEFAULT_CLUSTER.to_string()];
-    names.extend(repository.cluster_names().into_iter().filter(|n| n != DEFAULT_CLUSTER));
+    names.extend(
+        repository
+            .cluster_names()
+            .into_iter()
+            .filter(|n| n != DEFAULT_CLUSTER),
+    );
     let kept: Vec<String> = match &opts.clusters {
         None => names,
-        Some(list) => names.into_iter().filter(|n| list.iter().any(|l| l == n)).collect(),
+        Some(list) => names
+            .into_iter()
+            .filter(|n| list.iter().any(|l| l == n))
+            .collect(),
     };
     let passes = kept.par_iter().map(|c| repository.pass(c)).collect();
     VetResult { repository, passes }

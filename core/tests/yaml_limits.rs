@@ -27,7 +27,9 @@ fn kind_within_bound(text: &str, limits: &Limits) -> YamlErrorKind {
 }
 
 fn billion_laughs() -> String {
-    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
     for w in names.windows(2) {
         let (prev, cur) = (w[0], w[1]);
@@ -40,13 +42,22 @@ fn billion_laughs() -> String {
 #[test]
 fn billion_laughs_fails_fast() {
     let text = billion_laughs();
-    assert_eq!(kind_within_bound(&text, &Limits::default()), YamlErrorKind::TooManyNodes);
+    assert_eq!(
+        kind_within_bound(&text, &Limits::default()),
+        YamlErrorKind::TooManyNodes
+    );
     // A small, legitimate use of aliases stays fine.
     let ok = "a: &a [1, 2]\nb: [*a, *a, *a]\n";
     assert!(parse(ok, &Limits::default()).is_ok());
     // The count includes expansions: 1 map + 2 keys... fails at a low limit.
-    let tight = Limits { max_nodes: 12, ..Limits::default() };
-    assert_eq!(parse(ok, &tight).unwrap_err().kind, YamlErrorKind::TooManyNodes);
+    let tight = Limits {
+        max_nodes: 12,
+        ..Limits::default()
+    };
+    assert_eq!(
+        parse(ok, &tight).unwrap_err().kind,
+        YamlErrorKind::TooManyNodes
+    );
 }
 
 #[test]
@@ -64,8 +75,11 @@ fn deep_flow_nesting_fails_fast_on_a_small_stack() {
     // Unterminated, too.
     let kind = on_small_stack(|| kind_within_bound(&"[".repeat(10_000), &Limits::default()));
     assert_eq!(kind, YamlErrorKind::TooDeep);
-    let kind =
-        on_small_stack(|| parse_json(&"[".repeat(10_000), &Limits::default()).unwrap_err().kind);
+    let kind = on_small_stack(|| {
+        parse_json(&"[".repeat(10_000), &Limits::default())
+            .unwrap_err()
+            .kind
+    });
     assert_eq!(kind, YamlErrorKind::TooDeep);
 }
 
@@ -76,9 +90,10 @@ fn deep_block_nesting_fails_fast_on_a_small_stack() {
         kind_within_bound(&text, &Limits::default())
     });
     assert_eq!(kind, YamlErrorKind::TooDeep);
+    // Indented mappings: 4,000 levels is 8 MB of indentation already.
     let kind = on_small_stack(|| {
         let mut text = String::new();
-        for i in 0..10_000 {
+        for i in 0..4_000 {
             text.push_str(&" ".repeat(i));
             text.push_str("k:\n");
         }
@@ -89,11 +104,22 @@ fn deep_block_nesting_fails_fast_on_a_small_stack() {
 
 #[test]
 fn the_parser_itself_survives_10000_levels_on_a_small_stack() {
-    // With the depth limit lifted, saphyr-parser and our stack-based builder
-    // must still not recurse per level.
+    // With the depth limit lifted, saphyr-parser (pulled event by event, not
+    // through its recursive `load`) and our stack-based builder must still
+    // not recurse per level. Flow nesting is capped by saphyr at 255 levels
+    // (reported as TooDeep); block nesting has no such cap.
     on_small_stack(|| {
-        let limits = Limits { max_depth: 20_000, ..Limits::default() };
-        let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let limits = Limits {
+            max_depth: 20_000,
+            ..Limits::default()
+        };
+        let flow = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = parse(&flow, &limits).unwrap_err();
+        assert_eq!(e.kind, YamlErrorKind::TooDeep);
+        assert_eq!(e.message, "nesting deeper than 255 levels");
+        assert!(parse(&format!("{}{}", "[".repeat(255), "]".repeat(255)), &limits).is_ok());
+
+        let text = format!("{}x\n", "- ".repeat(10_000));
         let parsed = parse(&text, &limits).expect("parses");
         // Dismantle the deep value iteratively: serde_json's Drop recurses.
         let mut v = parsed.documents.into_iter().next().unwrap().value;
@@ -109,26 +135,41 @@ fn the_parser_itself_survives_10000_levels_on_a_small_stack() {
             ev.expect("event");
             events += 1;
         }
-        assert_eq!(events, 20_004);
+        assert_eq!(events, 20_005);
     });
 }
 
 #[test]
 fn depth_limit_is_exact() {
-    let limits = Limits { max_depth: 3, ..Limits::default() };
+    let limits = Limits {
+        max_depth: 3,
+        ..Limits::default()
+    };
     assert!(parse("a: {b: [1]}", &limits).is_ok());
-    assert_eq!(parse("a: {b: [[1]]}", &limits).unwrap_err().kind, YamlErrorKind::TooDeep);
+    assert_eq!(
+        parse("a: {b: [[1]]}", &limits).unwrap_err().kind,
+        YamlErrorKind::TooDeep
+    );
     let e = parse("a:\n  b:\n    c:\n      d: 1\n", &limits).unwrap_err();
     assert_eq!(e.kind, YamlErrorKind::TooDeep);
-    assert_eq!(e.to_string(), "line 4, column 7: nesting deeper than 3 levels");
+    assert_eq!(
+        e.to_string(),
+        "line 4, column 7: nesting deeper than 3 levels"
+    );
 }
 
 #[test]
 fn aliases_cannot_pile_up_depth() {
     // Each anchor adds 3 levels; aliases nest them past the limit.
-    let limits = Limits { max_depth: 10, ..Limits::default() };
+    let limits = Limits {
+        max_depth: 10,
+        ..Limits::default()
+    };
     let text = "a: &a [[[1]]]\nb: &b [[[*a]]]\nc: &c [[[*b]]]\nd: [[[*c]]]\n";
-    assert_eq!(parse(text, &limits).unwrap_err().kind, YamlErrorKind::TooDeep);
+    assert_eq!(
+        parse(text, &limits).unwrap_err().kind,
+        YamlErrorKind::TooDeep
+    );
     assert!(parse("a: &a [[[1]]]\nb: &b [[[*a]]]\n", &limits).is_ok());
 }
 
@@ -140,8 +181,17 @@ fn huge_input_is_rejected_before_parsing() {
     assert!(start.elapsed() < SANITY);
     assert_eq!(e.kind, YamlErrorKind::TooLarge);
     assert_eq!(e.pos, None);
-    assert_eq!(parse_json(&text, &Limits::default()).unwrap_err().kind, YamlErrorKind::TooLarge);
-    let small = Limits { max_bytes: 4, ..Limits::default() };
+    assert_eq!(
+        parse_json(&text, &Limits::default()).unwrap_err().kind,
+        YamlErrorKind::TooLarge
+    );
+    let small = Limits {
+        max_bytes: 4,
+        ..Limits::default()
+    };
     assert!(parse("a: 1", &small).is_ok());
-    assert_eq!(parse("a: 12", &small).unwrap_err().kind, YamlErrorKind::TooLarge);
+    assert_eq!(
+        parse("a: 12", &small).unwrap_err().kind,
+        YamlErrorKind::TooLarge
+    );
 }

@@ -1,9 +1,7 @@
 //! The YAML reader: documents, keys, merges, duplicates, errors, JSON files,
 //! `locate` and the YAML 1.1 / 1.2 warnings.
 
-use nomos_core::yaml::{
-    Limits, PathSegment, Pos, YamlErrorKind, locate, parse, parse_json,
-};
+use nomos_core::yaml::{Limits, PathSegment, Pos, YamlErrorKind, locate, parse, parse_json};
 use serde_json::{Value, json};
 
 fn one(doc: &str) -> Value {
@@ -24,17 +22,36 @@ fn pos(line: u32, column: u32) -> Pos {
 fn documents_and_indices() {
     let text = "---\n# nothing\n---\na: 1\n...\n---\n~\n---\nb: 2\n";
     let parsed = parse(text, &Limits::default()).unwrap();
-    let got: Vec<(usize, Value)> =
-        parsed.documents.iter().map(|d| (d.index, d.value.clone())).collect();
+    let got: Vec<(usize, Value)> = parsed
+        .documents
+        .iter()
+        .map(|d| (d.index, d.value.clone()))
+        .collect();
     assert_eq!(got, vec![(1, json!({"a": 1})), (3, json!({"b": 2}))]);
     assert_eq!(parsed.documents[0].pos, pos(4, 1));
     assert_eq!(parsed.documents[1].pos, pos(9, 1));
 
-    for empty in ["", "\n\n", "# only a comment\n", "---\n", "null\n", "---\n...\n"] {
-        assert!(parse(empty, &Limits::default()).unwrap().documents.is_empty(), "{empty:?}");
+    for empty in [
+        "",
+        "\n\n",
+        "# only a comment\n",
+        "---\n",
+        "null\n",
+        "---\n...\n",
+    ] {
+        assert!(
+            parse(empty, &Limits::default())
+                .unwrap()
+                .documents
+                .is_empty(),
+            "{empty:?}"
+        );
     }
     assert_eq!(one("\u{feff}a: 1\n"), json!({"a": 1}));
-    assert_eq!(one("- a\n- b: [1, {c: d}]\n"), json!(["a", {"b": [1, {"c": "d"}]}]));
+    assert_eq!(
+        one("- a\n- b: [1, {c: d}]\n"),
+        json!(["a", {"b": [1, {"c": "d"}]}])
+    );
     assert_eq!(one("plain"), json!("plain"));
 }
 
@@ -51,7 +68,10 @@ fn keys_are_resolved_then_stringified() {
     assert_eq!(one("1e6: x"), json!({"1e+06": "x"}));
     assert_eq!(one("3.14159265358979: x"), json!({"3.1415927": "x"}));
     assert_eq!(one("08: x"), json!({"8": "x"}));
-    assert_eq!(one("9223372036854775807: x"), json!({"9223372036854775807": "x"}));
+    assert_eq!(
+        one("9223372036854775807: x"),
+        json!({"9223372036854775807": "x"})
+    );
     assert_eq!(one("? complex\n: x"), json!({"complex": "x"}));
     assert_eq!(one("a: &k key\n*k : v"), json!({"a": "key", "key": "v"}));
     assert_eq!(one("&k yes : 1\nv: *k"), json!({"true": 1, "v": true}));
@@ -82,7 +102,10 @@ fn duplicate_keys_name_both_lines() {
     );
     // Keys collide after conversion: yes and true are both "true".
     let e = err("yes: a\ntrue: b\n");
-    assert_eq!(e.to_string(), "line 2, column 1: duplicate key \"true\" (first defined at line 1); remove one of them");
+    assert_eq!(
+        e.to_string(),
+        "line 2, column 1: duplicate key \"true\" (first defined at line 1); remove one of them"
+    );
     // Flow mappings, nested in sequences, in later documents.
     let e = err("a: 1\n---\n- x\n- {k: 1, j: 2, k: 3}\n");
     assert_eq!(e.pos, Some(pos(4, 16)));
@@ -90,7 +113,10 @@ fn duplicate_keys_name_both_lines() {
     // Two merge keys.
     let e = err("b: &b {x: 1}\nc:\n  <<: *b\n  <<: *b\n");
     assert_eq!(e.kind, YamlErrorKind::DuplicateKey);
-    assert!(e.message.contains("\"<<\" (first defined at line 3)"), "{e}");
+    assert!(
+        e.message.contains("\"<<\" (first defined at line 3)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -114,7 +140,12 @@ m3:
     assert_eq!(v["m3"], json!({"q": 1, "<<": "literal"}));
     // `y` is a YAML 1.1 boolean, so this key is "true".
     assert_eq!(one("y:\n  <<: {k: 1}\n"), json!({"true": {"k": 1}}));
-    for bad in ["a:\n  <<: 1\n", "a:\n  <<:\n", "s: &s [1]\na:\n  <<: *s\n", "a:\n  <<: [{x: 1}, 2]\n"] {
+    for bad in [
+        "a:\n  <<: 1\n",
+        "a:\n  <<:\n",
+        "s: &s [1]\na:\n  <<: *s\n",
+        "a:\n  <<: [{x: 1}, 2]\n",
+    ] {
         assert_eq!(err(bad).kind, YamlErrorKind::InvalidMerge, "{bad}");
     }
 }
@@ -128,7 +159,10 @@ fn anchors_and_aliases() {
     // Anchors do not cross documents.
     let e = err("a: &x 1\n---\nb: *x\n");
     assert_eq!(e.kind, YamlErrorKind::UnknownAnchor);
-    assert_eq!(e.to_string(), "line 3, column 4: alias *x refers to no anchor defined earlier in this document");
+    assert_eq!(
+        e.to_string(),
+        "line 3, column 4: alias *x refers to no anchor defined earlier in this document"
+    );
     // An undefined anchor name within a document is a syntax error of the parser.
     assert_eq!(err("b: *nope\n").kind, YamlErrorKind::Syntax);
 }
@@ -157,8 +191,11 @@ e: [on, 0b1010, 1_000, true, 12, 0x1F, 0o17, 1e3, ~]
 f: !!bool yes
 ";
     let parsed = parse(text, &Limits::default()).unwrap();
-    let got: Vec<(Pos, &str)> =
-        parsed.warnings.iter().map(|w| (w.pos, w.text.as_str())).collect();
+    let got: Vec<(Pos, &str)> = parsed
+        .warnings
+        .iter()
+        .map(|w| (w.pos, w.text.as_str()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -199,11 +236,17 @@ fn json_files() {
     );
     let v = parse_json("[\n  1,\n  {\"k\": \"v\"}\n]\n", &l).unwrap();
     assert_eq!(v.documents[0].value, json!([1, {"k": "v"}]));
-    assert_eq!(parse_json("\"s\"", &l).unwrap().documents[0].value, json!("s"));
+    assert_eq!(
+        parse_json("\"s\"", &l).unwrap().documents[0].value,
+        json!("s")
+    );
 
     let e = parse_json("{\n  \"a\": 1,\n  \"a\": 2\n}", &l).unwrap_err();
     assert_eq!(e.kind, YamlErrorKind::DuplicateKey);
-    assert_eq!(e.to_string(), "line 3, column 3: duplicate key \"a\" (first defined at line 2); remove one of them");
+    assert_eq!(
+        e.to_string(),
+        "line 3, column 3: duplicate key \"a\" (first defined at line 2); remove one of them"
+    );
     for bad in [
         "kind: Namespace",
         "- 1",
@@ -260,8 +303,14 @@ on: yes
     p.extend([k("ports"), i(1), k("containerPort")]);
     assert_eq!(locate(text, 1, &p), Some(pos(10, 39)));
     assert_eq!(locate(text, 1, &[k("merged"), k("own")]), Some(pos(14, 3)));
-    assert_eq!(locate(text, 1, &[k("merged"), k("replicas")]), Some(pos(13, 3)));
-    assert_eq!(locate(text, 1, &[k("alias"), k("replicas")]), Some(pos(15, 8)));
+    assert_eq!(
+        locate(text, 1, &[k("merged"), k("replicas")]),
+        Some(pos(13, 3))
+    );
+    assert_eq!(
+        locate(text, 1, &[k("alias"), k("replicas")]),
+        Some(pos(15, 8))
+    );
     assert_eq!(locate(text, 1, &[k("true")]), Some(pos(16, 1)));
     assert_eq!(locate(text, 1, &[k("nope")]), None);
     assert_eq!(locate(text, 1, &[k("kind"), k("deeper")]), None);

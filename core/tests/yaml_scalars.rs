@@ -167,7 +167,10 @@ fn values_in_documents() {
     assert_eq!(value_of("v: 1e3"), json!(1000.0));
     assert!(value_of("v: 1e3").as_number().unwrap().is_f64());
     assert!(value_of("v: 08").as_number().unwrap().is_f64());
-    assert_eq!(value_of("v: 9223372036854775808"), json!(9_223_372_036_854_775_808u64));
+    assert_eq!(
+        value_of("v: 9223372036854775808"),
+        json!(9_223_372_036_854_775_808u64)
+    );
     assert_eq!(value_of("v: 2001-12-14"), json!("2001-12-14"));
     assert_eq!(value_of("v: plain\n  folded"), json!("plain folded"));
 }
@@ -254,9 +257,15 @@ fn non_finite_floats_are_errors_in_values() {
     assert_eq!(error_of("v: .NaN"), YamlErrorKind::NonFiniteFloat);
     assert_eq!(error_of("v: !!float .inf"), YamlErrorKind::NonFiniteFloat);
     assert!(
-        parse("v: .nan", &Limits::default()).unwrap_err().message.contains("(not a number)")
+        parse("v: .nan", &Limits::default())
+            .unwrap_err()
+            .message
+            .contains("(not a number)")
     );
     // As a key it is just the string ".inf", as for sigs.k8s.io/yaml.
     let d = parse(".inf: a\n-.inf: b\n.nan: c\n", &Limits::default()).unwrap();
-    assert_eq!(d.documents[0].value, json!({".inf": "a", "-.inf": "b", ".nan": "c"}));
+    assert_eq!(
+        d.documents[0].value,
+        json!({".inf": "a", "-.inf": "b", ".nan": "c"})
+    );
 }

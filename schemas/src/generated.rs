@@ -17,3 +17,8 @@ pub(crate) static TABLE: &[(&str, &str, &[u8])] = &[
     ("1.31", "1.31.0", include_bytes!("../data/v1.31.json.zz")),
     ("1.30", "1.30.0", include_bytes!("../data/v1.30.json.zz")),
 ];
+
+/// The minor versions of `TABLE`, newest first.
+pub(crate) static VERSIONS: &[&str] = &[
+    "1.37", "1.36", "1.35", "1.34", "1.33", "1.32", "1.31", "1.30",
+];

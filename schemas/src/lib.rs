@@ -34,13 +34,7 @@ pub use generated::{FORMAT, PACKAGE_VERSION};
 
 /// Kubernetes minor versions shipped (`"1.37"`, `"1.36"`, …), newest first.
 pub fn versions() -> &'static [&'static str] {
-    static VERSIONS: OnceLock<Vec<&'static str>> = OnceLock::new();
-    VERSIONS.get_or_init(|| {
-        generated::TABLE
-            .iter()
-            .map(|(minor, _, _)| *minor)
-            .collect()
-    })
+    generated::VERSIONS
 }
 
 /// The newest shipped Kubernetes minor version, used when none is chosen.
@@ -128,6 +122,8 @@ mod tests {
 
     #[test]
     fn versions_are_newest_first() {
+        let table: Vec<&str> = generated::TABLE.iter().map(|(m, _, _)| *m).collect();
+        assert_eq!(versions(), table.as_slice());
         let parsed: Vec<(u32, u32)> = versions()
             .iter()
             .map(|v| {

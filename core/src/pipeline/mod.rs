@@ -58,7 +58,10 @@ impl Default for Options {
 impl Options {
     /// Options for `format` with everything else at its default.
     pub fn new(format: SourceFormat) -> Options {
-        Options { format, ..Options::default() }
+        Options {
+            format,
+            ..Options::default()
+        }
     }
 }
 
@@ -101,8 +104,17 @@ impl Pass {
 impl Repository {
     /// Read `files` and run the cluster-independent stages. `api_resources` is the path and
     /// text of an `api-resources.txt`, if the repository has one.
-    pub fn load(files: &[SourceFile], api_resources: Option<(&str, &str)>, options: Options) -> Repository {
-        let read = read::read_files(files, options.format, &options.limits, &options.source_prefix);
+    pub fn load(
+        files: &[SourceFile],
+        api_resources: Option<(&str, &str)>,
+        options: Options,
+    ) -> Repository {
+        let read = read::read_files(
+            files,
+            options.format,
+            &options.limits,
+            &options.source_prefix,
+        );
         let mut read_errors = read.errors;
         let mut scopes = Scopes::default();
         if let Some((path, text)) = api_resources
@@ -113,11 +125,17 @@ impl Repository {
         scopes.add_crds(read.objects.iter());
         let raw_errors = validate::raw(&read.objects, &options);
         let schema_errors = match &options.k8s_version {
-            Some(v) if read_errors.is_empty() && raw_errors.is_empty() => crate::schema_check::check(&read.objects, v, &options.source_prefix),
+            Some(v) if read_errors.is_empty() && raw_errors.is_empty() => {
+                crate::schema_check::check(&read.objects, files, v, &options.source_prefix)
+            }
             _ => Vec::new(),
         };
         let mut clusters = BTreeMap::new();
-        for o in read.objects.iter().filter(|o| o.is("clusterregistry.k8s.io", "Cluster")) {
+        for o in read
+            .objects
+            .iter()
+            .filter(|o| o.is("clusterregistry.k8s.io", "Cluster"))
+        {
             clusters.insert(o.name().to_string(), o.label_map());
         }
         Repository {
@@ -138,7 +156,12 @@ impl Repository {
         let mut names: BTreeSet<String> = self.clusters.keys().cloned().collect();
         for o in &self.objects {
             if let Some(list) = o.annotation(ann::CLUSTER_NAME_SELECTOR) {
-                names.extend(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string));
+                names.extend(
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
             }
         }
         names.into_iter().collect()
@@ -151,7 +174,10 @@ impl Repository {
 
     /// Run the per-cluster stages for `cluster` (empty string = an unnamed cluster).
     pub fn pass(&self, cluster: &str) -> Pass {
-        let mut pass = Pass { cluster: cluster.to_string(), ..Pass::default() };
+        let mut pass = Pass {
+            cluster: cluster.to_string(),
+            ..Pass::default()
+        };
         if !self.read_errors.is_empty() {
             pass.errors = crate::diag::dedup_sorted(self.read_errors.clone());
             return pass;
@@ -219,13 +245,26 @@ impl Repository {
     }
 
     /// Keep the objects selected for `cluster`; a deselected Namespace takes its content along.
-    fn select_clusters(&self, objects: Vec<Object>, cluster: &str, errors: &mut Vec<Diagnostic>) -> Vec<Object> {
+    fn select_clusters(
+        &self,
+        objects: Vec<Object>,
+        cluster: &str,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Vec<Object> {
         let opts = &self.options;
         let empty = BTreeMap::new();
         let cluster_labels = self.clusters.get(cluster).unwrap_or(&empty);
         let mut selectors: HashMap<&str, Option<LabelSelector>> = HashMap::new();
-        for o in self.objects.iter().filter(|o| o.is("configmanagement.gke.io", "ClusterSelector")) {
-            let sel = o.value.get("spec").and_then(|s| s.get("selector")).and_then(|s| LabelSelector::parse(s).ok());
+        for o in self
+            .objects
+            .iter()
+            .filter(|o| o.is("configmanagement.gke.io", "ClusterSelector"))
+        {
+            let sel = o
+                .value
+                .get("spec")
+                .and_then(|s| s.get("selector"))
+                .and_then(|s| LabelSelector::parse(s).ok());
             selectors.insert(o.name(), sel);
         }
         let mut keep = Vec::with_capacity(objects.len());
@@ -266,7 +305,12 @@ impl Repository {
                     Some(None) => false,
                     Some(Some(sel)) => sel.matches(cluster_labels),
                 },
-                (None, Some(i)) => !cluster.is_empty() && i.split(',').map(str::trim).any(|n| n.eq_ignore_ascii_case(cluster)),
+                (None, Some(i)) => {
+                    !cluster.is_empty()
+                        && i.split(',')
+                            .map(str::trim)
+                            .any(|n| n.eq_ignore_ascii_case(cluster))
+                }
                 (None, None) => true,
             };
             if active {
@@ -276,17 +320,29 @@ impl Repository {
                 keep.push(mark_deselected(o));
             }
         }
-        let active_ns: BTreeSet<String> = keep.iter().filter(|o| o.is("", "Namespace") && !is_deselected(o)).map(|o| o.name().to_string()).collect();
-        let dropped_ns: BTreeSet<String> =
-            keep.iter().filter(|o| is_deselected(o)).map(|o| o.name().to_string()).filter(|n| !active_ns.contains(n)).collect();
-        keep.retain(|o| !is_deselected(o) && (o.is("", "Namespace") || !dropped_ns.contains(o.namespace())));
+        let active_ns: BTreeSet<String> = keep
+            .iter()
+            .filter(|o| o.is("", "Namespace") && !is_deselected(o))
+            .map(|o| o.name().to_string())
+            .collect();
+        let dropped_ns: BTreeSet<String> = keep
+            .iter()
+            .filter(|o| is_deselected(o))
+            .map(|o| o.name().to_string())
+            .filter(|n| !active_ns.contains(n))
+            .collect();
+        keep.retain(|o| {
+            !is_deselected(o) && (o.is("", "Namespace") || !dropped_ns.contains(o.namespace()))
+        });
         keep
     }
 
     fn scoped_checks(&self, objects: &[Object]) -> Vec<Diagnostic> {
         let opts = &self.options;
         let mut out = Vec::new();
-        let err = |code: Code, msg: String, o: &Object| Diagnostic::new(code, msg).with_resource(ResourceRef::of(o, &opts.source_prefix));
+        let err = |code: Code, msg: String, o: &Object| {
+            Diagnostic::new(code, msg).with_resource(ResourceRef::of(o, &opts.source_prefix))
+        };
         for o in objects {
             let scope = self.scopes.get(&o.group_kind());
             match scope {
@@ -322,7 +378,10 @@ impl Repository {
                     }
                 }
                 Some(Scope::Namespaced) => {
-                    if opts.format == SourceFormat::Unstructured && !o.namespace().is_empty() && o.has_annotation(ann::NAMESPACE_SELECTOR) {
+                    if opts.format == SourceFormat::Unstructured
+                        && !o.namespace().is_empty()
+                        && o.has_annotation(ann::NAMESPACE_SELECTOR)
+                    {
                         out.push(err(
                             Code::MISSING_NAMESPACE_ON_NAMESPACED,
                             format!(
@@ -347,10 +406,17 @@ impl Repository {
             }
         }
         validate::selector_name_collisions(objects, "NamespaceSelector", opts, &mut out);
-        for o in objects.iter().filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector")) {
+        for o in objects
+            .iter()
+            .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
+        {
             let spec = o.value.get("spec");
             match spec.and_then(|s| s.get("selector")) {
-                None => out.push(err(Code::INVALID_SELECTOR, "NamespaceSelectors MUST define `spec.selector`:".into(), o)),
+                None => out.push(err(
+                    Code::INVALID_SELECTOR,
+                    "NamespaceSelectors MUST define `spec.selector`:".into(),
+                    o,
+                )),
                 Some(sel) => {
                     if let Err(e) = LabelSelector::parse(sel) {
                         out.push(err(Code::INVALID_SELECTOR, format!("NamespaceSelector has validation errors that must be corrected: {e}:"), o));
@@ -376,16 +442,34 @@ impl Repository {
     }
 
     /// Unstructured: fan out namespace-selected objects, then default namespaces.
-    fn expand_unstructured(&self, objects: Vec<Object>, errors: &mut Vec<Diagnostic>) -> Vec<Object> {
+    fn expand_unstructured(
+        &self,
+        objects: Vec<Object>,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Vec<Object> {
         let opts = &self.options;
         let selectors: HashMap<&str, Option<LabelSelector>> = objects
             .iter()
             .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
-            .map(|o| (o.name(), o.value.get("spec").and_then(|s| s.get("selector")).and_then(|s| LabelSelector::parse(s).ok())))
+            .map(|o| {
+                (
+                    o.name(),
+                    o.value
+                        .get("spec")
+                        .and_then(|s| s.get("selector"))
+                        .and_then(|s| LabelSelector::parse(s).ok()),
+                )
+            })
             .collect();
-        let namespaces: Vec<(String, BTreeMap<String, String>)> =
-            objects.iter().filter(|o| o.is("", "Namespace")).map(|o| (o.name().to_string(), o.label_map())).collect();
-        let default_ns = opts.namespace.clone().unwrap_or_else(|| "default".to_string());
+        let namespaces: Vec<(String, BTreeMap<String, String>)> = objects
+            .iter()
+            .filter(|o| o.is("", "Namespace"))
+            .map(|o| (o.name().to_string(), o.label_map()))
+            .collect();
+        let default_ns = opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
         let mut out = Vec::with_capacity(objects.len());
         for o in &objects {
             let scope = self.scopes.get(&o.group_kind());
@@ -461,7 +545,11 @@ fn default_namespace_from_directory(objects: &mut [Object], scopes: &Scopes) {
         .map(|o| validate::dir_of(o).to_string())
         .collect();
     for o in objects.iter_mut() {
-        if o.namespace().is_empty() && !o.is("", "Namespace") && scopes.get(&o.group_kind()) != Some(Scope::Cluster) && !is_ephemeral(o) {
+        if o.namespace().is_empty()
+            && !o.is("", "Namespace")
+            && scopes.get(&o.group_kind()) != Some(Scope::Cluster)
+            && !is_ephemeral(o)
+        {
             let dir = validate::dir_of(o);
             if ns_dirs.contains(dir) {
                 let base = dir.rsplit('/').next().unwrap_or(dir).to_string();
@@ -481,22 +569,41 @@ fn final_checks(objects: &[Object], opts: &Options) -> Vec<Diagnostic> {
     for (id, objs) in &by_id {
         if objs.len() > 1 {
             let msg = if id.group.is_empty() && id.kind == "Namespace" {
-                format!("Namespaces MUST have unique names. Found {} Namespaces named {:?}; remove the duplicates:", objs.len(), id.name)
+                format!(
+                    "Namespaces MUST have unique names. Found {} Namespaces named {:?}; remove the duplicates:",
+                    objs.len(),
+                    id.name
+                )
             } else {
                 format!(
                     "Configs of the same group and kind MUST have unique names{}. Found {} configs named {:?}; rename or remove all but one:",
-                    if id.namespace.is_empty() { "" } else { " in the same namespace" },
+                    if id.namespace.is_empty() {
+                        ""
+                    } else {
+                        " in the same namespace"
+                    },
                     objs.len(),
                     id.name
                 )
             };
-            out.push(Diagnostic::resource(Code::NAME_COLLISION, msg, objs, &opts.source_prefix));
+            out.push(Diagnostic::resource(
+                Code::NAME_COLLISION,
+                msg,
+                objs,
+                &opts.source_prefix,
+            ));
         }
     }
-    let unmanaged_ns: BTreeSet<&str> =
-        objects.iter().filter(|o| o.is("", "Namespace") && o.annotation(ann::MANAGED) == Some("disabled")).map(|o| o.name()).collect();
+    let unmanaged_ns: BTreeSet<&str> = objects
+        .iter()
+        .filter(|o| o.is("", "Namespace") && o.annotation(ann::MANAGED) == Some("disabled"))
+        .map(|o| o.name())
+        .collect();
     for o in objects {
-        if !o.namespace().is_empty() && unmanaged_ns.contains(o.namespace()) && o.annotation(ann::MANAGED) != Some("disabled") {
+        if !o.namespace().is_empty()
+            && unmanaged_ns.contains(o.namespace())
+            && o.annotation(ann::MANAGED) != Some("disabled")
+        {
             out.push(Diagnostic::resource(
                 Code::MANAGED_RESOURCE_IN_UNMANAGED_NAMESPACE,
                 format!(

@@ -46,7 +46,11 @@ pub struct YamlError {
 
 impl YamlError {
     pub(crate) fn new(kind: YamlErrorKind, pos: Option<Pos>, message: impl Into<String>) -> Self {
-        YamlError { kind, pos, message: message.into() }
+        YamlError {
+            kind,
+            pos,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn at(kind: YamlErrorKind, pos: Pos, message: impl Into<String>) -> Self {

@@ -9,7 +9,12 @@ use std::collections::HashMap;
 
 /// The key string of a scalar key, or `None` for a merge key (`<<`) or a key
 /// the reader would reject.
-fn scalar_key(text: Cow<'_, str>, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Option<String> {
+fn scalar_key(
+    text: Cow<'_, str>,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    pos: Pos,
+) -> Option<String> {
     let tag = tag_kind(tag);
     if is_merge_key(&text, style, tag) {
         return None;
@@ -30,7 +35,12 @@ struct DocEvents<'t> {
 
 impl<'t> DocEvents<'t> {
     fn new(text: &'t str, doc_index: usize) -> Self {
-        DocEvents { parser: Parser::new_from_str(text), doc_index, docs_seen: 0, anchors: HashMap::new() }
+        DocEvents {
+            parser: Parser::new_from_str(text),
+            doc_index,
+            docs_seen: 0,
+            anchors: HashMap::new(),
+        }
     }
 
     /// The next event of the wanted document; `None` once it (or the stream) ends.

@@ -79,7 +79,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 32 << 20, max_depth: 200, max_nodes: 2_000_000 }
+        Limits {
+            max_bytes: 32 << 20,
+            max_depth: 200,
+            max_nodes: 2_000_000,
+        }
     }
 }
 

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 
 const CORE_PREFIX: &str = "tag:yaml.org,2002:";
 
+/// saphyr-parser's own cap on nested flow collections (`[[[...`).
+const FLOW_DEPTH_CAP: usize = 255;
+
 /// An explicit tag, classified.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TagKind<'a> {
@@ -41,8 +44,16 @@ pub(crate) fn tag_kind(tag: Option<&Tag>) -> TagKind<'_> {
     TagKind::Other
 }
 
-const SCALAR_CORE_TAGS: &[&str] =
-    &["str", "int", "float", "bool", "null", "binary", "timestamp", "merge"];
+const SCALAR_CORE_TAGS: &[&str] = &[
+    "str",
+    "int",
+    "float",
+    "bool",
+    "null",
+    "binary",
+    "timestamp",
+    "merge",
+];
 
 /// A resolved scalar; `Text` means "the scalar's own text, as a string".
 pub(crate) enum Res {
@@ -88,7 +99,9 @@ pub(crate) fn resolve_scalar(
                 YamlError::at(
                     YamlErrorKind::InvalidTag,
                     pos,
-                    format!("!!{name} tag on {text:?}, which {what}; fix the value or remove the tag"),
+                    format!(
+                        "!!{name} tag on {text:?}, which {what}; fix the value or remove the tag"
+                    ),
                 )
             };
             match name {
@@ -196,7 +209,11 @@ fn collection_key(pos: Pos, seq: bool) -> YamlError {
 }
 
 pub(crate) fn non_finite(f: f64, text: &str, pos: Pos) -> YamlError {
-    let what = if f.is_nan() { "not a number" } else { "infinity" };
+    let what = if f.is_nan() {
+        "not a number"
+    } else {
+        "infinity"
+    };
     YamlError::at(
         YamlErrorKind::NonFiniteFloat,
         pos,
@@ -207,7 +224,11 @@ pub(crate) fn non_finite(f: f64, text: &str, pos: Pos) -> YamlError {
 }
 
 pub(crate) fn syntax(e: &ScanError) -> YamlError {
-    YamlError::at(YamlErrorKind::Syntax, Pos::from_marker(e.marker()), e.info().to_owned())
+    YamlError::at(
+        YamlErrorKind::Syntax,
+        Pos::from_marker(e.marker()),
+        e.info().to_owned(),
+    )
 }
 
 /// Whether a key scalar is go-yaml's merge key `<<`.
@@ -292,7 +313,10 @@ pub(crate) fn read(text: &str, limits: &Limits, json: bool) -> Result<Parsed, Ya
         };
         if !matches!(first, '{' | '[' | '"' | '-' | '0'..='9' | 't' | 'f' | 'n') {
             let pos = pos_of_byte(text, text.len() - body.len());
-            return Err(not_json(pos, "a JSON file must hold one JSON value (an object, array, string, number, true, false or null)"));
+            return Err(not_json(
+                pos,
+                "a JSON file must hold one JSON value (an object, array, string, number, true, false or null)",
+            ));
         }
         if let Some(s) = fix_surrogate_escapes(text) {
             fixed = s;
@@ -313,12 +337,30 @@ pub(crate) fn read(text: &str, limits: &Limits, json: bool) -> Result<Parsed, Ya
     };
     let mut parser = Parser::new_from_str(src);
     while let Some(ev) = parser.next_event() {
-        let (ev, span) = ev.map_err(|e| syntax(&e))?;
+        let (ev, span) = ev.map_err(|e| {
+            if e.info() == "recursion limit exceeded" {
+                // saphyr-parser stops at 255 nested flow collections, and its
+                // look-ahead can get there before our own depth check does.
+                YamlError::at(
+                    YamlErrorKind::TooDeep,
+                    Pos::from_marker(e.marker()),
+                    format!(
+                        "nesting deeper than {} levels",
+                        limits.max_depth.min(FLOW_DEPTH_CAP)
+                    ),
+                )
+            } else {
+                syntax(&e)
+            }
+        })?;
         if b.event(ev, span)? {
             break;
         }
     }
-    Ok(Parsed { documents: b.documents, warnings: b.warnings })
+    Ok(Parsed {
+        documents: b.documents,
+        warnings: b.warnings,
+    })
 }
 
 fn not_json(pos: Pos, msg: &str) -> YamlError {
@@ -344,7 +386,10 @@ fn fix_surrogate_escapes(text: &str) -> Option<String> {
         u32::from_str_radix(s, 16).ok()
     }
     let bytes = text.as_bytes();
-    if !bytes.windows(3).any(|w| w[0] == b'\\' && w[1] == b'u' && (w[2] | 0x20) == b'd') {
+    if !bytes
+        .windows(3)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && (w[2] | 0x20) == b'd')
+    {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -462,7 +507,13 @@ impl Builder<'_> {
     }
 
     fn expecting_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Frame { kind: Kind::Map { key: None, .. }, .. }))
+        matches!(
+            self.stack.last(),
+            Some(Frame {
+                kind: Kind::Map { key: None, .. },
+                ..
+            })
+        )
     }
 
     /// Handles one event; `true` at the end of the stream.
@@ -475,13 +526,20 @@ impl Builder<'_> {
                 self.doc_count += 1;
                 self.anchors.clear();
                 if self.json && (explicit || self.doc_count > 1) {
-                    return Err(not_json(pos, "a JSON file holds exactly one value (no --- documents)"));
+                    return Err(not_json(
+                        pos,
+                        "a JSON file holds exactly one value (no --- documents)",
+                    ));
                 }
             }
             Event::DocumentEnd => {
                 if let Some((value, pos)) = self.root.take() {
                     if !value.is_null() {
-                        self.documents.push(Document { index: self.doc_count - 1, pos, value });
+                        self.documents.push(Document {
+                            index: self.doc_count - 1,
+                            pos,
+                            value,
+                        });
                     }
                 }
             }
@@ -537,13 +595,23 @@ impl Builder<'_> {
                     Res::Float(f) if !f.is_finite() => AnchorVal::NonFinite(*f, text.to_string()),
                     _ => AnchorVal::Value(res_value(&r, &text).unwrap_or(Value::Null)),
                 };
-                self.anchors.insert(anchor, Anchored { val, nodes: 1, height: 0 });
+                self.anchors.insert(
+                    anchor,
+                    Anchored {
+                        val,
+                        nodes: 1,
+                        height: 0,
+                    },
+                );
             }
             let k = key_string(r, text, pos)?;
             return self.set_key(k, pos);
         }
         let r = resolve_scalar(&text, style, tag, pos)?;
-        if style == ScalarStyle::Plain && tag == TagKind::None && !matches!(r, Res::Text | Res::Null) {
+        if style == ScalarStyle::Plain
+            && tag == TagKind::None
+            && !matches!(r, Res::Text | Res::Null)
+        {
             let s = match r {
                 Res::Bool(b) => Scalar::Bool(b),
                 Res::Int(i) => Scalar::Int(i),
@@ -552,7 +620,11 @@ impl Builder<'_> {
                 _ => Scalar::Str,
             };
             if let Some(message) = scalar_warning(&text, s) {
-                self.warnings.push(ScalarWarning { pos, text: text.to_string(), message });
+                self.warnings.push(ScalarWarning {
+                    pos,
+                    text: text.to_string(),
+                    message,
+                });
             }
         }
         if self.json && matches!(r, Res::Text) && style == ScalarStyle::Plain {
@@ -567,7 +639,11 @@ impl Builder<'_> {
         if anchor != 0 {
             self.anchors.insert(
                 anchor,
-                Anchored { val: AnchorVal::Value(value.clone()), nodes: 1, height: 0 },
+                Anchored {
+                    val: AnchorVal::Value(value.clone()),
+                    nodes: 1,
+                    height: 0,
+                },
             );
         }
         self.push_value(value, pos, 0, false)
@@ -584,7 +660,10 @@ impl Builder<'_> {
     }
 
     fn set_merge_key(&mut self, pos: Pos) -> Result<(), YamlError> {
-        let Some(Frame { kind: Kind::Map { key, merge_pos, .. }, .. }) = self.stack.last_mut()
+        let Some(Frame {
+            kind: Kind::Map { key, merge_pos, .. },
+            ..
+        }) = self.stack.last_mut()
         else {
             return Ok(());
         };
@@ -599,8 +678,11 @@ impl Builder<'_> {
     fn set_key(&mut self, k: String, pos: Pos) -> Result<(), YamlError> {
         let text = self.text;
         let doc = self.doc_count.saturating_sub(1);
-        let Some(Frame { kind: Kind::Map { map, key, .. }, pos: map_pos, .. }) =
-            self.stack.last_mut()
+        let Some(Frame {
+            kind: Kind::Map { map, key, .. },
+            pos: map_pos,
+            ..
+        }) = self.stack.last_mut()
         else {
             return Ok(());
         };
@@ -681,7 +763,12 @@ impl Builder<'_> {
             }
         }
         let kind = if map {
-            Kind::Map { map: Map::new(), key: None, merges: Vec::new(), merge_pos: None }
+            Kind::Map {
+                map: Map::new(),
+                key: None,
+                merges: Vec::new(),
+                merge_pos: None,
+            }
         } else {
             Kind::Seq(Vec::new())
         };
@@ -696,10 +783,14 @@ impl Builder<'_> {
     }
 
     fn end(&mut self) -> Result<(), YamlError> {
-        let Some(frame) = self.stack.pop() else { return Ok(()) };
+        let Some(frame) = self.stack.pop() else {
+            return Ok(());
+        };
         let value = match frame.kind {
             Kind::Seq(items) => Value::Array(items),
-            Kind::Map { mut map, merges, .. } => {
+            Kind::Map {
+                mut map, merges, ..
+            } => {
                 for source in merges {
                     for (k, v) in source {
                         map.entry(k).or_insert(v);
@@ -736,7 +827,9 @@ impl Builder<'_> {
         frame.child_height = frame.child_height.max(height);
         match &mut frame.kind {
             Kind::Seq(items) => items.push(value),
-            Kind::Map { map, key, merges, .. } => match key.take() {
+            Kind::Map {
+                map, key, merges, ..
+            } => match key.take() {
                 Some(PendingKey::Key(k)) => {
                     map.insert(k, value);
                 }
@@ -780,7 +873,9 @@ fn bad_merge(pos: Pos) -> YamlError {
 }
 
 fn duplicate(key: &str, pos: Pos, first: Option<Pos>) -> YamlError {
-    let first = first.map_or(String::new(), |p| format!(" (first defined at line {})", p.line));
+    let first = first.map_or(String::new(), |p| {
+        format!(" (first defined at line {})", p.line)
+    });
     YamlError::at(
         YamlErrorKind::DuplicateKey,
         pos,
@@ -796,5 +891,9 @@ fn alias_name(text: &str, pos: Pos) -> String {
         .skip(pos.column as usize - 1)
         .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
         .collect();
-    if rest.starts_with('*') { rest } else { "*".to_owned() + &rest }
+    if rest.starts_with('*') {
+        rest
+    } else {
+        "*".to_owned() + &rest
+    }
 }

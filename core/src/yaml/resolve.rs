@@ -307,7 +307,11 @@ fn go_parse_float_dot(s: &str) -> Option<f64> {
 fn go_underscore_ok(s: &[u8]) -> bool {
     // '^' start, '0' digit, '_' underscore, '!' other.
     let mut saw = b'^';
-    let s = if matches!(s.first(), Some(b'+' | b'-')) { &s[1..] } else { s };
+    let s = if matches!(s.first(), Some(b'+' | b'-')) {
+        &s[1..]
+    } else {
+        s
+    };
     for &c in s {
         if c.is_ascii_digit() {
             saw = b'0';
@@ -345,19 +349,38 @@ pub(crate) fn is_go_timestamp(s: &str) -> bool {
     if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
         return false;
     }
-    let year = b[..4].iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
+    let year = b[..4]
+        .iter()
+        .fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
     let mut i = 5;
-    let Some(month) = num(&mut i, 2) else { return false };
+    let Some(month) = num(&mut i, 2) else {
+        return false;
+    };
     if b.get(i) != Some(&b'-') {
         return false;
     }
     i += 1;
-    let Some(day) = num(&mut i, 2) else { return false };
+    let Some(day) = num(&mut i, 2) else {
+        return false;
+    };
     if !(1..=12).contains(&month) {
         return false;
     }
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if day < 1 || day > days[month as usize - 1] {
         return false;
     }
@@ -457,7 +480,11 @@ pub(crate) fn resolve_core12(s: &str) -> Core12 {
         }
         return Core12::Str;
     }
-    let unsigned = if matches!(b.first(), Some(b'+' | b'-')) { &b[1..] } else { b };
+    let unsigned = if matches!(b.first(), Some(b'+' | b'-')) {
+        &b[1..]
+    } else {
+        b
+    };
     if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
         return Core12::Int(s.parse::<i128>().ok());
     }
@@ -513,7 +540,12 @@ pub(crate) fn float_key(f: f64) -> String {
                 out.push(char::from(d));
             }
         }
-        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.unsigned_abs()
+        );
     } else {
         let dp = exp + 1; // digits before the decimal point
         if dp > 0 {
@@ -528,7 +560,11 @@ pub(crate) fn float_key(f: f64) -> String {
             out.push('.');
             for k in 0..frac {
                 let idx = dp + k;
-                out.push(if idx < 0 { '0' } else { char::from(digits[idx as usize]) });
+                out.push(if idx < 0 {
+                    '0'
+                } else {
+                    char::from(digits[idx as usize])
+                });
             }
         }
     }
@@ -590,9 +626,7 @@ fn number_text(s: Scalar) -> String {
         Scalar::Int(i) => i.to_string(),
         Scalar::UInt(u) => u.to_string(),
         Scalar::Float(f) if f.is_nan() => ".nan".to_owned(),
-        Scalar::Float(f) if f.is_infinite() => {
-            if f > 0.0 { ".inf" } else { "-.inf" }.to_owned()
-        }
+        Scalar::Float(f) if f.is_infinite() => if f > 0.0 { ".inf" } else { "-.inf" }.to_owned(),
         Scalar::Float(f) => format_float(f),
         _ => String::new(),
     }
@@ -717,7 +751,11 @@ mod tests {
         assert!(octal.contains("decimal number 755"), "{octal}");
         assert!(w("-0755").unwrap().contains("write -493 if"));
         assert!(w("0b1010").unwrap().contains("the number 10 by Kubernetes"));
-        assert!(w("1_000").unwrap().contains("write 1000 if you mean the number"));
+        assert!(
+            w("1_000")
+                .unwrap()
+                .contains("write 1000 if you mean the number")
+        );
         assert!(w("-0x1F").unwrap().contains("the number -31"));
     }
 }

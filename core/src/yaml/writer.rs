@@ -142,16 +142,36 @@ fn needs_escape(c: char) -> bool {
 /// Whether `s` reads back as itself when written plain, in block context,
 /// by go-yaml v2 rules and by the YAML 1.2 core schema alike.
 fn plain_ok(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if matches!(
         first,
-        '-' | '?' | ':' | ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\''
-            | '"' | '%' | '@' | '`' | ' '
+        '-' | '?'
+            | ':'
+            | ','
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '#'
+            | '&'
+            | '*'
+            | '!'
+            | '|'
+            | '>'
+            | '\''
+            | '"'
+            | '%'
+            | '@'
+            | '`'
+            | ' '
     ) || s.starts_with("...")
         || s.ends_with([' ', ':'])
         || s.contains(": ")
         || s.contains(" #")
-        || s.chars().any(|c| c == '\t' || c == '\n' || c == '\u{85}' || needs_escape(c))
+        || s.chars()
+            .any(|c| c == '\t' || c == '\n' || c == '\u{85}' || needs_escape(c))
     {
         return false;
     }
@@ -163,7 +183,9 @@ fn plain_ok(s: &str) -> bool {
 fn literal_ok(s: &str) -> bool {
     s.contains('\n')
         && s.trim_end_matches('\n').contains(|c: char| c != '\n')
-        && !s.chars().any(|c| c == '\r' || c == '\u{85}' || needs_escape(c) && c != '\n' && c != '\t')
+        && !s
+            .chars()
+            .any(|c| c == '\r' || c == '\u{85}' || needs_escape(c) && c != '\n' && c != '\t')
         && s.split('\n').all(|line| {
             // Whitespace-only lines would be taken for indentation.
             line.is_empty() || !line.chars().all(|c| c == ' ' || c == '\t')
@@ -253,7 +275,10 @@ mod tests {
         assert_eq!(q("http://x:80/y"), "http://x:80/y\n");
         assert_eq!(q("bell\u{7}"), "\"bell\\x07\"\n");
         assert_eq!(q(" lead\nx"), "|2-\n   lead\n  x\n");
-        assert_eq!(to_yaml(&json!({"yes": 1, "<<": 2})), "\"<<\": 2\n\"yes\": 1\n");
+        assert_eq!(
+            to_yaml(&json!({"yes": 1, "<<": 2})),
+            "\"<<\": 2\n\"yes\": 1\n"
+        );
         assert_eq!(to_yaml(&json!(1.0)), "1.0\n");
         assert_eq!(to_yaml(&json!(1e300)), "1e300\n");
     }
