@@ -106,7 +106,7 @@ pub enum Severity {
 }
 
 /// A resource an error is about, as printed in the error's resource block.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
 pub struct ResourceRef {
     /// The `source:` line: the source path (prefix + file), empty when unknown.
     pub source: String,
@@ -343,21 +343,6 @@ impl Origin {
             file: Some(self.file.to_string()),
             pos: Some(self.pos),
             ..ResourceRef::default()
-        }
-    }
-}
-
-impl Default for ResourceRef {
-    fn default() -> Self {
-        ResourceRef {
-            source: String::new(),
-            namespace: String::new(),
-            name: String::new(),
-            group: String::new(),
-            version: String::new(),
-            kind: String::new(),
-            file: None,
-            pos: None,
         }
     }
 }

@@ -214,7 +214,7 @@ pub fn build(
     }
 
     // NamespaceSelectors: where each is declared; references must be in the same or an ancestor dir.
-    let mut selector_dirs: HashMap<&str, (String, Option<LabelSelector>)> = HashMap::new();
+    let mut selector_dirs: HashMap<String, (String, Option<LabelSelector>)> = HashMap::new();
     for o in objects
         .iter()
         .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
@@ -224,7 +224,7 @@ pub fn build(
             .get("spec")
             .and_then(|s| s.get("selector"))
             .and_then(|s| LabelSelector::parse(s).ok());
-        selector_dirs.insert(o.name(), (dir_of(o).to_string(), sel));
+        selector_dirs.insert(o.name().to_string(), (dir_of(o).to_string(), sel));
     }
     for o in objects.iter().filter(|o| top_dir(o) == "namespaces") {
         let Some(name) = o.annotation(ann::NAMESPACE_SELECTOR) else {
@@ -266,18 +266,25 @@ pub fn build(
         return objects;
     }
 
-    // Inheritance: each namespace directory gets its own objects and copies of its ancestors'.
-    let mut out: Vec<Object> = Vec::with_capacity(objects.len());
-    for o in &objects {
-        if top_dir(o) != "namespaces" && !is_ephemeral(o) {
-            out.push(o.clone());
+    // Inheritance: each namespace directory gets its own objects (moved) and copies of its
+    // ancestors' (abstract directories are few, so only inherited objects are cloned).
+    let mut slots: Vec<Option<Object>> = objects.into_iter().map(Some).collect();
+    let inheritable = |o: &Object| !o.is("", "Namespace") && !is_ephemeral(o);
+    let mut out: Vec<Object> = Vec::with_capacity(slots.len());
+    for slot in slots.iter_mut() {
+        if slot
+            .as_ref()
+            .is_some_and(|o| top_dir(o) != "namespaces" && !is_ephemeral(o))
+        {
+            out.extend(slot.take());
         }
     }
-    for (dir, node) in &nodes {
-        if !is_ns_dir(dir, &nodes) {
-            continue;
-        }
-        let ns_obj = &objects[node.namespaces[0]];
+    let ns_dirs: Vec<&String> = nodes.keys().filter(|d| is_ns_dir(d, &nodes)).collect();
+    for dir in ns_dirs {
+        let node = &nodes[dir];
+        let ns_obj = slots[node.namespaces[0]]
+            .as_ref()
+            .expect("namespace not yet moved");
         let ns_name = ns_obj.name().to_string();
         let ns_labels = ns_obj.label_map();
         let selected = |o: &Object| match o.annotation(ann::NAMESPACE_SELECTOR) {
@@ -287,26 +294,15 @@ pub fn build(
                 .and_then(|(_, s)| s.as_ref())
                 .is_some_and(|s| s.matches(&ns_labels)),
         };
-        for &i in &node.namespaces {
-            out.push(objects[i].clone());
-        }
-        for &i in &node.objects {
-            let o = &objects[i];
-            if !o.is("", "Namespace") && !is_ephemeral(o) && selected(o) {
-                let mut c = o.clone();
-                c.set_namespace(&ns_name);
-                out.push(c);
-            }
-        }
+        let mut inherited = Vec::new();
         let mut d = dir.as_str();
         while let Some(p) = parent(d) {
             if let Some(pn) = nodes.get(p) {
                 for &i in &pn.objects {
-                    let o = &objects[i];
-                    if !o.is("", "Namespace") && !is_ephemeral(o) && selected(o) {
+                    if let Some(o) = slots[i].as_ref().filter(|o| inheritable(o) && selected(o)) {
                         let mut c = o.clone();
                         c.set_namespace(&ns_name);
-                        out.push(c);
+                        inherited.push(c);
                     }
                 }
             }
@@ -315,6 +311,22 @@ pub fn build(
             }
             d = p;
         }
+        let own: Vec<usize> = node.objects.clone();
+        for i in own {
+            let keep = slots[i]
+                .as_ref()
+                .is_some_and(|o| o.is("", "Namespace") || (!is_ephemeral(o) && selected(o)));
+            match slots[i].take() {
+                Some(mut o) if keep => {
+                    if !o.is("", "Namespace") {
+                        o.set_namespace(&ns_name);
+                    }
+                    out.push(o);
+                }
+                _ => {}
+            }
+        }
+        out.extend(inherited);
     }
     out
 }

@@ -37,7 +37,7 @@ pub fn check(
         .iter()
         .filter(|o| o.is("apiextensions.k8s.io", "CustomResourceDefinition"))
         .collect();
-    let (crds, crd_errors) = CrdSchemas::from_crds(builtin.clone(), &crd_values);
+    let (crds, crd_errors) = CrdSchemas::from_crds(builtin, &crd_values);
     let texts: HashMap<&str, &[u8]> = files
         .iter()
         .map(|f| (f.path.as_str(), f.bytes.as_slice()))

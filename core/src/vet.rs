@@ -34,7 +34,8 @@ impl VetOptions {
 /// The outcome of vetting a repository.
 #[derive(Debug, Clone)]
 pub struct VetResult {
-    /// The repository as read (objects, warnings).
+    /// The repository as read (warnings, scopes; its `objects` are empty when vet moved them
+    /// into its only pass).
     pub repository: Repository,
     /// Kept passes: `defaultcluster` first (if kept), then clusters by name.
     pub passes: Vec<Pass>,
@@ -102,7 +103,7 @@ pub fn vet(files: &[SourceFile], opts: &VetOptions) -> VetResult {
         .api_resources
         .as_ref()
         .map(|(p, t)| (p.as_str(), t.as_str()));
-    let repository = Repository::load(files, api, opts.pipeline.clone());
+    let mut repository = Repository::load(files, api, opts.pipeline.clone());
     let mut names = vec![DEFAULT_CLUSTER.to_string()];
     names.extend(
         repository
@@ -117,7 +118,11 @@ pub fn vet(files: &[SourceFile], opts: &VetOptions) -> VetResult {
             .filter(|n| list.iter().any(|l| l == n))
             .collect(),
     };
-    let passes = kept.par_iter().map(|c| repository.pass(c)).collect();
+    let passes = if kept.len() == 1 {
+        vec![repository.take_pass(&kept[0])]
+    } else {
+        kept.par_iter().map(|c| repository.pass(c)).collect()
+    };
     VetResult { repository, passes }
 }
 

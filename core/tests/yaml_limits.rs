@@ -40,7 +40,7 @@ fn billion_laughs() -> String {
 }
 
 #[test]
-fn billion_laughs_fails_fast() {
+fn yaml_billion_laughs_fails_fast() {
     let text = billion_laughs();
     assert_eq!(
         kind_within_bound(&text, &Limits::default()),
@@ -61,7 +61,7 @@ fn billion_laughs_fails_fast() {
 }
 
 #[test]
-fn deep_flow_nesting_fails_fast_on_a_small_stack() {
+fn yaml_deep_flow_nesting_fails_fast_on_a_small_stack() {
     let kind = on_small_stack(|| {
         let text = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         kind_within_bound(&text, &Limits::default())
@@ -84,7 +84,7 @@ fn deep_flow_nesting_fails_fast_on_a_small_stack() {
 }
 
 #[test]
-fn deep_block_nesting_fails_fast_on_a_small_stack() {
+fn yaml_deep_block_nesting_fails_fast_on_a_small_stack() {
     let kind = on_small_stack(|| {
         let text = format!("{}x\n", "- ".repeat(10_000));
         kind_within_bound(&text, &Limits::default())
@@ -103,7 +103,7 @@ fn deep_block_nesting_fails_fast_on_a_small_stack() {
 }
 
 #[test]
-fn the_parser_itself_survives_10000_levels_on_a_small_stack() {
+fn yaml_the_parser_itself_survives_10000_levels_on_a_small_stack() {
     // With the depth limit lifted, saphyr-parser (pulled event by event, not
     // through its recursive `load`) and our stack-based builder must still
     // not recurse per level. Flow nesting is capped by saphyr at 255 levels
@@ -140,7 +140,7 @@ fn the_parser_itself_survives_10000_levels_on_a_small_stack() {
 }
 
 #[test]
-fn depth_limit_is_exact() {
+fn yaml_depth_limit_is_exact() {
     let limits = Limits {
         max_depth: 3,
         ..Limits::default()
@@ -159,7 +159,7 @@ fn depth_limit_is_exact() {
 }
 
 #[test]
-fn aliases_cannot_pile_up_depth() {
+fn yaml_aliases_cannot_pile_up_depth() {
     // Each anchor adds 3 levels; aliases nest them past the limit.
     let limits = Limits {
         max_depth: 10,
@@ -174,7 +174,7 @@ fn aliases_cannot_pile_up_depth() {
 }
 
 #[test]
-fn huge_input_is_rejected_before_parsing() {
+fn yaml_huge_input_is_rejected_before_parsing() {
     let text = "a".repeat(100 << 20);
     let start = Instant::now();
     let e = parse(&text, &Limits::default()).unwrap_err();

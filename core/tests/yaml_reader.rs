@@ -19,7 +19,7 @@ fn pos(line: u32, column: u32) -> Pos {
 }
 
 #[test]
-fn documents_and_indices() {
+fn yaml_documents_and_indices() {
     let text = "---\n# nothing\n---\na: 1\n...\n---\n~\n---\nb: 2\n";
     let parsed = parse(text, &Limits::default()).unwrap();
     let got: Vec<(usize, Value)> = parsed
@@ -56,7 +56,7 @@ fn documents_and_indices() {
 }
 
 #[test]
-fn keys_are_resolved_then_stringified() {
+fn yaml_keys_are_resolved_then_stringified() {
     assert_eq!(one("on: x"), json!({"true": "x"}));
     assert_eq!(one("No: x"), json!({"false": "x"}));
     assert_eq!(one("\"on\": x"), json!({"on": "x"}));
@@ -92,7 +92,7 @@ fn keys_are_resolved_then_stringified() {
 }
 
 #[test]
-fn duplicate_keys_name_both_lines() {
+fn yaml_duplicate_keys_name_both_lines() {
     let e = err("apiVersion: v1\nmetadata:\n  name: a\n  labels: {}\n  name: b\n");
     assert_eq!(e.kind, YamlErrorKind::DuplicateKey);
     assert_eq!(e.pos, Some(pos(5, 3)));
@@ -120,7 +120,7 @@ fn duplicate_keys_name_both_lines() {
 }
 
 #[test]
-fn merge_keys() {
+fn yaml_merge_keys() {
     let text = "\
 base: &b {a: 1, b: 2}
 other: &o {b: 3, c: 4}
@@ -151,7 +151,7 @@ m3:
 }
 
 #[test]
-fn anchors_and_aliases() {
+fn yaml_anchors_and_aliases() {
     assert_eq!(
         one("a: &x {k: [1, 2]}\nb: *x\nc: &s str\nd: *s\n"),
         json!({"a": {"k": [1, 2]}, "b": {"k": [1, 2]}, "c": "str", "d": "str"})
@@ -168,7 +168,7 @@ fn anchors_and_aliases() {
 }
 
 #[test]
-fn syntax_errors_have_positions() {
+fn yaml_syntax_errors_have_positions() {
     let e = err("a: [1, 2\nb: 3\n");
     assert_eq!(e.kind, YamlErrorKind::Syntax);
     assert!(e.pos.is_some());
@@ -180,7 +180,7 @@ fn syntax_errors_have_positions() {
 }
 
 #[test]
-fn warnings_for_yaml_1_1_vs_1_2() {
+fn yaml_warnings_for_yaml_1_1_vs_1_2() {
     let text = "\
 a: NO
 b: 0755
@@ -221,7 +221,7 @@ f: !!bool yes
 }
 
 #[test]
-fn json_files() {
+fn yaml_json_files() {
     let l = Limits::default();
     assert!(parse_json("", &l).unwrap().documents.is_empty());
     assert!(parse_json(" \n\t\n", &l).unwrap().documents.is_empty());
@@ -268,7 +268,7 @@ fn json_files() {
 }
 
 #[test]
-fn locate_finds_keys_items_merges_and_aliases() {
+fn yaml_locate_finds_keys_items_merges_and_aliases() {
     let text = "\
 a: 1
 ---

@@ -6,7 +6,7 @@ use nomos_core::yaml::{Limits, parse, to_yaml};
 use std::path::Path;
 
 #[test]
-fn kube_prometheus_manifests_round_trip() {
+fn yaml_kube_prometheus_manifests_round_trip() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/realworld/kube-prometheus/manifests");
     if !dir.is_dir() {

@@ -164,13 +164,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn parse_reads_back_what_to_yaml_writes(v in arb_value()) {
+    fn yaml_parse_reads_back_what_to_yaml_writes(v in arb_value()) {
         round_trip(&v);
     }
 }
 
 #[test]
-fn every_nasty_string_round_trips_as_value_key_and_item() {
+fn yaml_every_nasty_string_round_trips_as_value_key_and_item() {
     for s in NASTY {
         round_trip(&json!(s));
         round_trip(&json!({ *s: s }));
@@ -180,7 +180,7 @@ fn every_nasty_string_round_trips_as_value_key_and_item() {
 }
 
 #[test]
-fn long_keys_use_the_explicit_form() {
+fn yaml_long_keys_use_the_explicit_form() {
     let long = "k".repeat(3000);
     let v = json!({ long.clone(): [1, 2], "b": {long.clone(): "x"}, "c": { long: {"d": 1}} });
     round_trip(&v);
@@ -189,7 +189,7 @@ fn long_keys_use_the_explicit_form() {
 }
 
 #[test]
-fn writer_layout_matches_kubectl() {
+fn yaml_writer_layout_matches_kubectl() {
     let v = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -14,7 +14,7 @@ fn same(a: Scalar, b: Scalar) -> bool {
 }
 
 #[test]
-fn plain_scalar_table() {
+fn yaml_plain_scalar_table() {
     use Scalar::{Bool, Float, Int, Null, Str, UInt};
     let table: &[(&str, Scalar)] = &[
         // YAML 1.1 booleans.
@@ -160,7 +160,7 @@ fn error_of(doc: &str) -> YamlErrorKind {
 }
 
 #[test]
-fn values_in_documents() {
+fn yaml_values_in_documents() {
     assert_eq!(value_of("v: 0755"), json!(493));
     assert_eq!(value_of("v: NO"), json!(false));
     assert_eq!(value_of("v:"), Value::Null);
@@ -176,7 +176,7 @@ fn values_in_documents() {
 }
 
 #[test]
-fn quoted_and_block_scalars_are_strings() {
+fn yaml_quoted_and_block_scalars_are_strings() {
     for (doc, want) in [
         ("v: 'yes'", "yes"),
         ("v: \"yes\"", "yes"),
@@ -197,7 +197,7 @@ fn quoted_and_block_scalars_are_strings() {
 }
 
 #[test]
-fn explicit_tags() {
+fn yaml_explicit_tags() {
     assert_eq!(value_of("v: !!str 0755"), json!("0755"));
     assert_eq!(value_of("v: !!str"), json!(""));
     assert_eq!(value_of("v: !!int \"12\""), json!(12));
@@ -245,7 +245,7 @@ fn explicit_tags() {
 }
 
 #[test]
-fn non_finite_floats_are_errors_in_values() {
+fn yaml_non_finite_floats_are_errors_in_values() {
     assert!(matches!(resolve_plain(".inf"), Scalar::Float(f) if f.is_infinite()));
     let e = parse("a: 1\nv: .inf\n", &Limits::default()).unwrap_err();
     assert_eq!(e.kind, YamlErrorKind::NonFiniteFloat);

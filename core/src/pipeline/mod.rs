@@ -174,6 +174,17 @@ impl Repository {
 
     /// Run the per-cluster stages for `cluster` (empty string = an unnamed cluster).
     pub fn pass(&self, cluster: &str) -> Pass {
+        self.run_pass(self.objects.clone(), cluster)
+    }
+
+    /// Run the only pass needed, moving the declared objects into it instead of copying them
+    /// ([`Repository::objects`] is empty afterwards). Saves memory on large repositories.
+    pub fn take_pass(&mut self, cluster: &str) -> Pass {
+        let objects = std::mem::take(&mut self.objects);
+        self.run_pass(objects, cluster)
+    }
+
+    fn run_pass(&self, objects: Vec<Object>, cluster: &str) -> Pass {
         let mut pass = Pass {
             cluster: cluster.to_string(),
             ..Pass::default()
@@ -188,7 +199,7 @@ impl Repository {
         }
         let opts = &self.options;
         let mut errors = Vec::new();
-        let mut objects = self.objects.clone();
+        let mut objects = objects;
 
         // Stage 2: raw hydrators.
         if opts.format == SourceFormat::Hierarchy {
@@ -254,9 +265,8 @@ impl Repository {
         let opts = &self.options;
         let empty = BTreeMap::new();
         let cluster_labels = self.clusters.get(cluster).unwrap_or(&empty);
-        let mut selectors: HashMap<&str, Option<LabelSelector>> = HashMap::new();
-        for o in self
-            .objects
+        let mut selectors: HashMap<String, Option<LabelSelector>> = HashMap::new();
+        for o in objects
             .iter()
             .filter(|o| o.is("configmanagement.gke.io", "ClusterSelector"))
         {
@@ -265,7 +275,7 @@ impl Repository {
                 .get("spec")
                 .and_then(|s| s.get("selector"))
                 .and_then(|s| LabelSelector::parse(s).ok());
-            selectors.insert(o.name(), sel);
+            selectors.insert(o.name().to_string(), sel);
         }
         let mut keep = Vec::with_capacity(objects.len());
         for o in objects {

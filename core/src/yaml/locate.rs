@@ -187,12 +187,12 @@ pub(crate) fn locate(text: &str, doc_index: usize, path: &[PathSegment]) -> Opti
         };
         if top.map && top.expect_key {
             top.key = None;
-            if let Event::Scalar(ref t, style, _, ref tag) = ev {
-                if is_merge_key(t, style, tag_kind(tag.as_deref())) {
-                    top.merge_pos = Some(pos);
-                    top.advance(true);
-                    continue;
-                }
+            if let Event::Scalar(ref t, style, _, ref tag) = ev
+                && is_merge_key(t, style, tag_kind(tag.as_deref()))
+            {
+                top.merge_pos = Some(pos);
+                top.advance(true);
+                continue;
             }
             if start {
                 skip = 1;

@@ -9,6 +9,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span, Tag};
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 const CORE_PREFIX: &str = "tag:yaml.org,2002:";
 
@@ -36,10 +37,10 @@ pub(crate) fn tag_kind(tag: Option<&Tag>) -> TagKind<'_> {
     if t.handle == CORE_PREFIX {
         return TagKind::Core(&t.suffix);
     }
-    if t.handle.is_empty() {
-        if let Some(name) = t.suffix.strip_prefix(CORE_PREFIX) {
-            return TagKind::Core(name);
-        }
+    if t.handle.is_empty()
+        && let Some(name) = t.suffix.strip_prefix(CORE_PREFIX)
+    {
+        return TagKind::Core(name);
     }
     TagKind::Other
 }
@@ -401,24 +402,20 @@ fn fix_surrogate_escapes(text: &str) -> Option<String> {
         match bytes[i] {
             b'"' => in_string = !in_string,
             b'\\' if in_string => {
-                if bytes.get(i + 1) == Some(&b'u') {
-                    if let (Some(hi), Some(lo)) = (
-                        hex4(&bytes[i + 2..]),
-                        bytes
-                            .get(i + 6..i + 8)
-                            .filter(|p| *p == b"\\u")
-                            .and_then(|_| hex4(&bytes[i + 8..])),
-                    ) {
-                        if (0xD800..0xDC00).contains(&hi) && (0xDC00..0xE000).contains(&lo) {
-                            let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
-                            out.push_str(&text[last..i]);
-                            out.push_str(&format!("\\U{c:08X}"));
-                            i += 12;
-                            last = i;
-                            changed = true;
-                            continue;
-                        }
-                    }
+                if bytes.get(i + 1) == Some(&b'u')
+                    && let Some(hi) = hex4(&bytes[i + 2..])
+                    && bytes.get(i + 6..i + 8) == Some(b"\\u".as_slice())
+                    && let Some(lo) = hex4(&bytes[i + 8..])
+                    && (0xD800..0xDC00).contains(&hi)
+                    && (0xDC00..0xE000).contains(&lo)
+                {
+                    let c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                    out.push_str(&text[last..i]);
+                    let _ = write!(out, "\\U{c:08X}");
+                    i += 12;
+                    last = i;
+                    changed = true;
+                    continue;
                 }
                 i += 2;
                 continue;
@@ -533,14 +530,14 @@ impl Builder<'_> {
                 }
             }
             Event::DocumentEnd => {
-                if let Some((value, pos)) = self.root.take() {
-                    if !value.is_null() {
-                        self.documents.push(Document {
-                            index: self.doc_count - 1,
-                            pos,
-                            value,
-                        });
-                    }
+                if let Some((value, pos)) = self.root.take()
+                    && !value.is_null()
+                {
+                    self.documents.push(Document {
+                        index: self.doc_count - 1,
+                        pos,
+                        value,
+                    });
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {

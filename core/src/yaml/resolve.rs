@@ -150,13 +150,12 @@ fn resolve_number_bytes(plain: &[u8]) -> Scalar {
         return Scalar::UInt(u);
     }
     if yaml_style_float(plain) {
-        // The pattern only admits ASCII, so this cannot fail.
-        if let Ok(text) = std::str::from_utf8(plain) {
-            if let Ok(f) = text.parse::<f64>() {
-                if f.is_finite() {
-                    return Scalar::Float(f);
-                }
-            }
+        // The pattern only admits ASCII, so from_utf8 cannot fail.
+        if let Ok(text) = std::str::from_utf8(plain)
+            && let Ok(f) = text.parse::<f64>()
+            && f.is_finite()
+        {
+            return Scalar::Float(f);
         }
     }
     // go-yaml's extra `0b`/`-0b` fallbacks are unreachable with Go >= 1.13,
@@ -488,10 +487,10 @@ pub(crate) fn resolve_core12(s: &str) -> Core12 {
     if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
         return Core12::Int(s.parse::<i128>().ok());
     }
-    if yaml_style_float(b) {
-        if let Ok(f) = s.parse::<f64>() {
-            return Core12::Float(f);
-        }
+    if yaml_style_float(b)
+        && let Ok(f) = s.parse::<f64>()
+    {
+        return Core12::Float(f);
     }
     Core12::Str
 }
@@ -532,7 +531,7 @@ pub(crate) fn float_key(f: f64) -> String {
         out.push('-');
     }
     // Go: shortest 'g' uses %e when exp < -4 || exp >= 6 (eprec = 6).
-    if exp < -4 || exp >= 6 {
+    if !(-4..6).contains(&exp) {
         out.push(char::from(digits[0]));
         if digits.len() > 1 {
             out.push('.');
@@ -685,7 +684,7 @@ mod tests {
         assert_eq!(float_key(0.00001), "1e-05");
         assert_eq!(float_key(-0.0), "-0");
         assert_eq!(float_key(8.0), "8");
-        assert_eq!(float_key(3.141_592_653_589_793), "3.1415927");
+        assert_eq!(float_key(std::f64::consts::PI), "3.1415927");
         assert_eq!(float_key(1e300), ".inf");
         assert_eq!(float_key(f64::NEG_INFINITY), "-.inf");
         assert_eq!(float_key(f64::NAN), ".nan");
