@@ -327,3 +327,215 @@ pub fn by_namespace(state: &DesiredState) -> BTreeMap<&str, Vec<&DesiredObject>>
     }
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SourceFile, SourceFormat, VetOptions, vet};
+
+    #[test]
+    fn identities() {
+        let root = SyncIdentity::default();
+        assert_eq!(root.manager(), ":root");
+        assert_eq!(root.inventory_id(), "config-management-system_root-sync");
+        // sha256("root-sync.config-management-system.RootSync.configsync.gke.io"), base64url.
+        assert_eq!(
+            root.applyset_id(),
+            "applyset-e22zDPwKdkFqCzUzScEvOv2nZZ55DLNRI-wrMTICH94-v1"
+        );
+        let other = SyncIdentity {
+            name: "infra".into(),
+            ..SyncIdentity::default()
+        };
+        assert_eq!(other.manager(), ":root_infra");
+        let repo = SyncIdentity::repo_sync("bookinfo", "repo-sync");
+        assert_eq!(repo.manager(), "bookinfo");
+        assert_eq!(
+            repo.applyset_id(),
+            "applyset-d2dPZyJDYkYabtKl_z7m3H57cMfu08Hr9xVaev4VW28-v1"
+        );
+        assert_eq!(
+            SyncIdentity::repo_sync("bookinfo", "extra").manager(),
+            "bookinfo_extra"
+        );
+    }
+
+    #[test]
+    fn git_context() {
+        let s = SourceInfo {
+            repo: "https://git.example/org/repo".into(),
+            branch: "main".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.git_context(),
+            r#"{"repo":"https://git.example/org/repo","branch":"main"}"#
+        );
+        let s = SourceInfo {
+            repo: "r".into(),
+            revision: "v1.2".into(),
+            ..Default::default()
+        };
+        assert_eq!(s.git_context(), r#"{"repo":"r","rev":"v1.2"}"#);
+    }
+
+    fn state_of(files: &[SourceFile], format: SourceFormat, cluster: &str) -> DesiredState {
+        let mut opts = VetOptions::new(format);
+        opts.clusters = Some(vec![cluster.to_string()]);
+        let r = vet(files, &opts);
+        assert!(r.passes.len() == 1 || cluster == crate::DEFAULT_CLUSTER);
+        let pass = r.passes.into_iter().next().expect("one pass");
+        assert!(pass.is_syncable(), "{:?}", pass.errors);
+        let stamp = StampOptions {
+            source: SourceInfo {
+                repo: "git@example:org/repo".into(),
+                branch: "main".into(),
+                commit: "abc123".into(),
+                dir: "config".into(),
+                ..Default::default()
+            },
+            format: Some(format),
+            ..Default::default()
+        };
+        build(&pass, |o| r.repository.scope(&o.group_kind()), &stamp)
+    }
+
+    #[test]
+    fn stamps_config_sync_metadata_in_apply_order() {
+        let files = vec![
+            SourceFile::new(
+                "cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: shop\n",
+            ),
+            SourceFile::new(
+                "ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+            ),
+            SourceFile::new(
+                "crd.yaml",
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: anvils.acme.com\nspec:\n  group: acme.com\n  names:\n    kind: Anvil\n    plural: anvils\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n",
+            ),
+            SourceFile::new(
+                "off.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: shop\n  annotations:\n    configmanagement.gke.io/managed: disabled\n",
+            ),
+            SourceFile::new(
+                "def.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n",
+            ),
+        ];
+        let state = state_of(&files, SourceFormat::Unstructured, crate::DEFAULT_CLUSTER);
+        let order: Vec<String> = state.objects.iter().map(|o| o.id.to_string()).collect();
+        assert_eq!(
+            order,
+            vec![
+                "CustomResourceDefinition.apiextensions.k8s.io/anvils.acme.com",
+                "Namespace/default",
+                "Namespace/shop",
+                "ConfigMap/shop/app",
+                "ConfigMap/shop/legacy"
+            ]
+        );
+        let cm = &state.objects[3];
+        let ann = &cm.object["metadata"]["annotations"];
+        assert_eq!(ann["configmanagement.gke.io/managed"], "enabled");
+        assert_eq!(ann["configsync.gke.io/resource-id"], "_configmap_shop_app");
+        assert_eq!(ann["configsync.gke.io/manager"], ":root");
+        assert_eq!(ann["configmanagement.gke.io/source-path"], "config/cm.yaml");
+        assert_eq!(
+            ann["configmanagement.gke.io/cluster-name"],
+            "defaultcluster"
+        );
+        assert_eq!(ann["configmanagement.gke.io/token"], "abc123");
+        assert_eq!(
+            ann["config.k8s.io/owning-inventory"],
+            "config-management-system_root-sync"
+        );
+        assert_eq!(
+            ann["configsync.gke.io/git-context"],
+            r#"{"repo":"git@example:org/repo","branch":"main"}"#
+        );
+        let labels = &cm.object["metadata"]["labels"];
+        assert_eq!(
+            labels["app.kubernetes.io/managed-by"],
+            "configmanagement.gke.io"
+        );
+        assert_eq!(labels["configsync.gke.io/declared-version"], "v1");
+        assert_eq!(
+            labels["applyset.kubernetes.io/part-of"],
+            SyncIdentity::default().applyset_id()
+        );
+        // managed: disabled objects are carried, unstamped, so the syncer can abandon them.
+        let legacy = &state.objects[4];
+        assert!(!legacy.managed);
+        assert!(
+            legacy.object["metadata"]["annotations"]
+                .get("configsync.gke.io/resource-id")
+                .is_none()
+        );
+        // Special namespaces are never deleted.
+        assert_eq!(
+            state.objects[1].object["metadata"]["annotations"]["client.lifecycle.config.k8s.io/deletion"],
+            "detach"
+        );
+        assert_eq!(
+            state.objects[0].object["metadata"]["annotations"]["configsync.gke.io/resource-id"],
+            "apiextensions.k8s.io_customresourcedefinition_anvils.acme.com"
+        );
+    }
+
+    #[test]
+    fn hierarchical_namespaces_get_hnc_labels() {
+        let files = vec![
+            SourceFile::new(
+                "system/repo.yaml",
+                "apiVersion: configmanagement.gke.io/v1\nkind: Repo\nmetadata:\n  name: repo\nspec:\n  version: 1.0.0\n",
+            ),
+            SourceFile::new(
+                "namespaces/eng/web/ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+            ),
+        ];
+        let state = state_of(&files, SourceFormat::Hierarchy, crate::DEFAULT_CLUSTER);
+        let ns = &state.objects[0].object["metadata"];
+        assert_eq!(ns["labels"]["eng.tree.hnc.x-k8s.io/depth"], "1");
+        assert_eq!(ns["labels"]["web.tree.hnc.x-k8s.io/depth"], "0");
+        assert_eq!(
+            ns["annotations"]["hnc.x-k8s.io/managed-by"],
+            "configmanagement.gke.io"
+        );
+    }
+
+    #[test]
+    fn hashes_are_deterministic_and_content_addressed() {
+        let a = vec![SourceFile::new(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: \"1\"\n  b: \"2\"\n",
+        )];
+        let b = vec![SourceFile::new(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  b: \"2\"\n  a: \"1\"\n",
+        )];
+        let c = vec![SourceFile::new(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: \"1\"\n  b: \"3\"\n",
+        )];
+        let (sa, sb, sc) = (
+            state_of(&a, SourceFormat::Unstructured, crate::DEFAULT_CLUSTER),
+            state_of(&b, SourceFormat::Unstructured, crate::DEFAULT_CLUSTER),
+            state_of(&c, SourceFormat::Unstructured, crate::DEFAULT_CLUSTER),
+        );
+        assert_eq!(sa.hash, sb.hash, "key order does not matter");
+        assert_ne!(sa.hash, sc.hash);
+        assert_eq!(sa.objects[0].hash.len(), 64);
+    }
+
+    #[test]
+    fn declared_fields_in_fieldsv1_form() {
+        let v = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "b", "labels": {"x": "y"}}, "data": {"k": "v"}});
+        assert_eq!(
+            declared_fields(&v),
+            r#"{"f:data":{"f:k":{}},"f:metadata":{"f:labels":{"f:x":{}}}}"#
+        );
+    }
+}
