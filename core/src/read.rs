@@ -130,14 +130,14 @@ pub fn read_file(file: &SourceFile, limits: &Limits, source_prefix: &str) -> Rea
         Ok(p) => p,
         Err(e) => {
             let pos = e.pos;
+            let at = match pos {
+                Some(p) => format!("{}:{}:{}", file.path, p.line, p.column),
+                None => file.path.clone(),
+            };
             out.errors.push(path_error(
                 &file.path,
                 source_prefix,
-                format!(
-                    "{}:{} could not be parsed: {e}",
-                    file.path,
-                    pos.map(|p| p.line).unwrap_or(1)
-                ),
+                format!("{at}: cannot be parsed: {}", e.message),
                 pos,
             ));
             return out;
