@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use nomos_core::hydrate::{OutputFormat, render_files, render_flat};
 use nomos_core::{Code, VetResult};
+use rayon::prelude::*;
 
 use crate::files::{SourceArgs, canonical_root, read_policy_dir};
 
@@ -84,6 +85,8 @@ pub fn write_output(
             .with_context(|| format!("writing {}", out.display()))?;
         return Ok(1);
     }
+    let mut created = std::collections::HashSet::new();
+    let mut jobs = Vec::new();
     for pass in &result.passes {
         let dir = if multi {
             out.join(&pass.cluster)
@@ -92,14 +95,18 @@ pub fn write_output(
         };
         for (rel, content) in render_files(&pass.objects, format) {
             let path = dir.join(rel);
-            if let Some(parent) = path.parent() {
+            if let Some(parent) = path.parent()
+                && created.insert(parent.to_path_buf())
+            {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
             }
-            std::fs::write(&path, content)
-                .with_context(|| format!("writing {}", path.display()))?;
-            n += 1;
+            jobs.push((path, content));
         }
     }
+    n += jobs.len();
+    jobs.par_iter().try_for_each(|(path, content)| {
+        std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
+    })?;
     Ok(n)
 }

@@ -397,7 +397,7 @@ mod tests {
             format: Some(format),
             ..Default::default()
         };
-        build(&pass, |o| r.repository.scope(&o.group_kind()), &stamp)
+        build(&pass, |o| r.repository.scope_of(o), &stamp)
     }
 
     #[test]

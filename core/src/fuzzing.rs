@@ -77,11 +77,7 @@ pub fn vet_input(data: &[u8]) {
         for pass in &result.passes {
             if pass.is_syncable() {
                 let repo = &result.repository;
-                let state = crate::desired::build(
-                    pass,
-                    |o| repo.scope(&o.group_kind()),
-                    &Default::default(),
-                );
+                let state = crate::desired::build(pass, |o| repo.scope_of(o), &Default::default());
                 assert_eq!(state.objects.len(), pass.objects.len());
             }
             let _ = crate::hydrate::render_files(&pass.objects, crate::hydrate::OutputFormat::Yaml);

@@ -29,7 +29,7 @@ fn expected_top_dir(o: &Object, scopes: &Scopes) -> Option<&'static str> {
     if o.is("", "Namespace") || (cm && o.kind() == "NamespaceSelector") {
         return Some("namespaces");
     }
-    match scopes.get(&o.group_kind()) {
+    match scopes.of(o) {
         Some(Scope::Cluster) => Some("cluster"),
         Some(Scope::Namespaced) => Some("namespaces"),
         None => None,

@@ -2,6 +2,7 @@
 //! CRDs declared in the repository, and an optional `api-resources.txt`.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use crate::diag::{Code, Diagnostic};
 use crate::object::{GroupKind, Object};
@@ -136,45 +137,69 @@ const BUILTIN: &[(&str, &str, char)] = &[
     ("kpt.dev", "ResourceGroup", 'N'),
 ];
 
-/// The scope of a built-in kind, or `None` if the kind is not built in.
-pub fn builtin_scope(group: &str, kind: &str) -> Option<Scope> {
-    BUILTIN
-        .iter()
-        .find(|(g, k, _)| *g == group && *k == kind)
-        .map(|(_, _, s)| {
-            if *s == 'N' {
+fn builtin_index() -> &'static HashMap<&'static str, Vec<(&'static str, Scope)>> {
+    static INDEX: OnceLock<HashMap<&'static str, Vec<(&'static str, Scope)>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut m: HashMap<&str, Vec<(&str, Scope)>> = HashMap::new();
+        for (g, k, s) in BUILTIN {
+            let scope = if *s == 'N' {
                 Scope::Namespaced
             } else {
                 Scope::Cluster
-            }
-        })
+            };
+            m.entry(k).or_default().push((g, scope));
+        }
+        m
+    })
+}
+
+/// The scope of a built-in kind, or `None` if the kind is not built in.
+pub fn builtin_scope(group: &str, kind: &str) -> Option<Scope> {
+    builtin_index()
+        .get(kind)?
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, s)| *s)
 }
 
 /// Known scopes: built-ins plus what the repository and `api-resources.txt` declare.
 #[derive(Debug, Clone, Default)]
 pub struct Scopes {
-    extra: HashMap<GroupKind, Scope>,
+    /// kind → (group, scope); learned scopes win over built-ins.
+    extra: HashMap<String, Vec<(String, Scope)>>,
 }
 
 impl Scopes {
+    /// Scope of `group`/`kind`, if known. Does not allocate.
+    pub fn lookup(&self, group: &str, kind: &str) -> Option<Scope> {
+        self.extra
+            .get(kind)
+            .and_then(|v| v.iter().find(|(g, _)| g == group).map(|(_, s)| *s))
+            .or_else(|| builtin_scope(group, kind))
+    }
+
     /// Scope of `gk`, if known.
     pub fn get(&self, gk: &GroupKind) -> Option<Scope> {
-        self.extra
-            .get(gk)
-            .copied()
-            .or_else(|| builtin_scope(&gk.group, &gk.kind))
+        self.lookup(&gk.group, &gk.kind)
+    }
+
+    /// Scope of an object's kind, if known.
+    pub fn of(&self, o: &Object) -> Option<Scope> {
+        self.lookup(o.group(), o.kind())
     }
 
     /// Learn a scope.
     pub fn insert(&mut self, gk: GroupKind, scope: Scope) {
-        self.extra.insert(gk, scope);
+        let v = self.extra.entry(gk.kind).or_default();
+        v.retain(|(g, _)| *g != gk.group);
+        v.push((gk.group, scope));
     }
 
     /// Learn the scopes of the custom resources defined by the CRDs among `objects`.
     pub fn add_crds<'a>(&mut self, objects: impl IntoIterator<Item = &'a Object>) {
         for o in objects {
             if let Some((gk, scope)) = crd_scope(o) {
-                self.extra.insert(gk, scope);
+                self.insert(gk, scope);
             }
         }
     }
@@ -183,7 +208,7 @@ impl Scopes {
     /// Malformed content gives a KNV1064 error naming `path`.
     pub fn add_api_resources(&mut self, text: &str, path: &str) -> Result<(), Diagnostic> {
         for (gk, scope) in parse_api_resources(text, path)? {
-            self.extra.insert(gk, scope);
+            self.insert(gk, scope);
         }
         Ok(())
     }

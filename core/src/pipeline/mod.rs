@@ -172,6 +172,11 @@ impl Repository {
         self.scopes.get(gk)
     }
 
+    /// Known scope of an object's kind (no allocation; see [`Repository::scope`]).
+    pub fn scope_of(&self, o: &Object) -> Option<Scope> {
+        self.scopes.of(o)
+    }
+
     /// Run the per-cluster stages for `cluster` (empty string = an unnamed cluster).
     pub fn pass(&self, cluster: &str) -> Pass {
         self.run_pass(self.objects.clone(), cluster)
@@ -212,7 +217,7 @@ impl Repository {
 
         // Stage 3: scoping.
         for o in &objects {
-            if !is_ephemeral(o) && self.scopes.get(&o.group_kind()).is_none() {
+            if !is_ephemeral(o) && self.scopes.of(o).is_none() {
                 errors.push(
                     Diagnostic::new(
                         Code::UNKNOWN_KIND,
@@ -250,7 +255,7 @@ impl Repository {
         // Stage 6: final validators.
         objects.retain(|o| !is_ephemeral(o));
         errors.extend(final_checks(&objects, opts));
-        objects.sort_by(|a, b| a.id().cmp(&b.id()).then_with(|| a.origin.cmp(&b.origin)));
+        objects.sort_by_cached_key(|o| (o.id(), o.origin.clone()));
         pass.objects = objects;
         finish(pass, errors)
     }
@@ -354,7 +359,7 @@ impl Repository {
             Diagnostic::new(code, msg).with_resource(ResourceRef::of(o, &opts.source_prefix))
         };
         for o in objects {
-            let scope = self.scopes.get(&o.group_kind());
+            let scope = self.scopes.of(o);
             match scope {
                 Some(Scope::Cluster) => {
                     if !o.namespace().is_empty() && !is_ephemeral(o) {
@@ -482,7 +487,7 @@ impl Repository {
             .unwrap_or_else(|| "default".to_string());
         let mut out = Vec::with_capacity(objects.len());
         for o in &objects {
-            let scope = self.scopes.get(&o.group_kind());
+            let scope = self.scopes.of(o);
             if scope == Some(Scope::Namespaced)
                 && o.namespace().is_empty()
                 && let Some(name) = o.annotation(ann::NAMESPACE_SELECTOR)
@@ -557,7 +562,7 @@ fn default_namespace_from_directory(objects: &mut [Object], scopes: &Scopes) {
     for o in objects.iter_mut() {
         if o.namespace().is_empty()
             && !o.is("", "Namespace")
-            && scopes.get(&o.group_kind()) != Some(Scope::Cluster)
+            && scopes.of(o) != Some(Scope::Cluster)
             && !is_ephemeral(o)
         {
             let dir = validate::dir_of(o);

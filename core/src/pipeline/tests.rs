@@ -143,7 +143,8 @@ fn each_code_from_a_minimal_repository() {
     };
     let h = SourceFormat::Hierarchy;
     let u = SourceFormat::Unstructured;
-    let cases: Vec<(u16, SourceFormat, Vec<(&str, String)>)> = vec![
+    type Case<'a> = (u16, SourceFormat, Vec<(&'a str, String)>);
+    let cases: Vec<Case> = vec![
         (1004, u, vec![("cr.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: cr\n  annotations:\n    configmanagement.gke.io/namespace-selector: sel\n".into())]),
         (1007, h, vec![("system/hc.yaml", hc("", "ConfigMap", "none")), ("namespaces/eng/cm.yaml", cm("c", "")), ("namespaces/eng/a/ns.yaml", ns("a"))]),
         (1019, h, vec![("namespaces/ns.yaml", ns("namespaces"))]),
