@@ -18,6 +18,55 @@
 //! let pass = &result.passes[0];
 //! assert!(pass.objects.iter().any(|o| o.kind() == "ResourceQuota" && o.namespace() == "shop"));
 //! ```
+//!
+//! ## From a directory to per-cluster desired state
+//!
+//! The caller reads the files (here with `std::fs`; the importer reads Git objects), keeping
+//! only those Config Sync reads ([`read::wants_file`]); `vet` runs the default pass and one pass
+//! per cluster the repository names; [`desired::build`] stamps each pass's objects with the
+//! metadata Config Sync writes and orders them for applying.
+//!
+//! ```
+//! use std::path::Path;
+//! use nomos_core::{SourceFile, SourceFormat, VetOptions, desired, read::wants_file, vet};
+//!
+//! fn read_dir(root: &Path, dir: &Path, format: SourceFormat, out: &mut Vec<SourceFile>) {
+//!     for entry in std::fs::read_dir(dir).unwrap() {
+//!         let path = entry.unwrap().path();
+//!         if path.is_dir() {
+//!             read_dir(root, &path, format, out);
+//!             continue;
+//!         }
+//!         let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+//!         if wants_file(&rel, format) {
+//!             out.push(SourceFile::new(rel, std::fs::read(&path).unwrap()));
+//!         }
+//!     }
+//! }
+//!
+//! let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policy-examples/hierarchical");
+//! let mut files = Vec::new();
+//! read_dir(&root, &root, SourceFormat::Hierarchy, &mut files);
+//!
+//! let result = vet(&files, &VetOptions::new(SourceFormat::Hierarchy));
+//! assert!(result.is_ok(), "{}", result.render_errors());
+//!
+//! let stamp = desired::StampOptions {
+//!     source: desired::SourceInfo { repo: "https://git.example/acme/policy".into(), branch: "main".into(), commit: "0123abc".into(), ..Default::default() },
+//!     format: Some(SourceFormat::Hierarchy),
+//!     ..Default::default()
+//! };
+//! for pass in &result.passes {
+//!     let state = desired::build(pass, |o| result.repository.scope_of(o), &stamp);
+//!     // CRDs come first, then Namespaces, then everything else.
+//!     if let Some(first) = state.objects.first() {
+//!         assert!(matches!(first.gvk.kind.as_str(), "CustomResourceDefinition" | "Namespace"));
+//!     }
+//!     println!("{}: {} objects, hash {}", state.cluster, state.objects.len(), &state.hash[..12]);
+//! }
+//! let prod = result.passes.iter().find(|p| p.cluster == "eks-prod").expect("a pass per cluster");
+//! assert!(!prod.objects.is_empty());
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod ann;
