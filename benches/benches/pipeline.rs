@@ -5,32 +5,10 @@
 //! Whole-command comparisons against `kpt fn source` and `cat` live in `benches/run.sh`; the
 //! numbers are recorded in BENCHMARKS.md.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nomos_benches::{Preset, generate_hierarchical_preset};
-use nomos_core::{SourceFile, SourceFormat, VetOptions, vet};
-
-fn read_tree(root: &Path) -> Vec<SourceFile> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push(SourceFile::new(rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
+use nomos_benches::{Preset, generate_hierarchical_preset, read_tree};
+use nomos_core::{SourceFormat, VetOptions, vet};
 
 fn time<F: FnMut()>(runs: u32, mut f: F) -> Duration {
     f(); // warm up
@@ -63,7 +41,7 @@ fn main() {
         }
         let dir = tmp.join(label);
         let stats = generate_hierarchical_preset(&dir, preset).expect("generate");
-        let files = read_tree(&dir);
+        let files = read_tree(&dir).expect("read tree");
         let mut opts = VetOptions::new(SourceFormat::Hierarchy);
         opts.pipeline.k8s_version = Some(nomos_core::k8s::default_version().to_string());
         let mut objects = 0;

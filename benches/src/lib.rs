@@ -764,6 +764,30 @@ roleRef:
     };
 }
 
+/// Every file under `root` as a [`nomos_core::SourceFile`] (path relative, `/`-separated),
+/// sorted by path. For benchmarks and tools; the CLI has its own reader with error context.
+pub fn read_tree(root: &Path) -> io::Result<Vec<nomos_core::SourceFile>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(nomos_core::SourceFile::new(rel, fs::read(&p)?));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,11 +219,7 @@ pub fn build(
         .iter()
         .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
     {
-        let sel = o
-            .value
-            .get("spec")
-            .and_then(|s| s.get("selector"))
-            .and_then(|s| LabelSelector::parse(s).ok());
+        let sel = LabelSelector::of_selector_object(o);
         selector_dirs.insert(o.name().to_string(), (dir_of(o).to_string(), sel));
     }
     for o in objects.iter().filter(|o| top_dir(o) == "namespaces") {

@@ -120,6 +120,15 @@ impl LabelSelector {
         Ok(LabelSelector { requirements })
     }
 
+    /// The valid `spec.selector` of a ClusterSelector or NamespaceSelector object, if any
+    /// (invalid selectors are reported by validation and select nothing).
+    pub fn of_selector_object(o: &crate::object::Object) -> Option<LabelSelector> {
+        o.value
+            .get("spec")
+            .and_then(|s| s.get("selector"))
+            .and_then(|s| LabelSelector::parse(s).ok())
+    }
+
     /// True when the selector has no requirement (it matches everything).
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()

@@ -3,33 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nomos_core::SourceFile;
-
-fn files_under(root: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push((rel, p));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use nomos_benches::read_tree;
 
 fn main() {
     let examples = Path::new("policy-examples");
@@ -37,10 +11,16 @@ fn main() {
     std::fs::create_dir_all(corpus.join("yaml")).unwrap();
     std::fs::create_dir_all(corpus.join("vet")).unwrap();
     let mut n_yaml = 0;
-    for (rel, path) in files_under(examples) {
-        if rel.ends_with(".yaml") || rel.ends_with(".yml") || rel.ends_with(".json") {
-            let name = rel.replace('/', "__");
-            std::fs::copy(&path, corpus.join("yaml").join(name)).unwrap();
+    for f in read_tree(examples).unwrap() {
+        if [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|e| f.path.ends_with(e))
+        {
+            std::fs::write(
+                corpus.join("yaml").join(f.path.replace('/', "__")),
+                &f.bytes,
+            )
+            .unwrap();
             n_yaml += 1;
         }
     }
@@ -68,10 +48,7 @@ fn main() {
     }
     repos.sort();
     for (name, dir) in &repos {
-        let files: Vec<SourceFile> = files_under(dir)
-            .into_iter()
-            .map(|(rel, p)| SourceFile::new(rel, std::fs::read(p).unwrap()))
-            .collect();
+        let files = read_tree(dir).unwrap();
         std::fs::write(
             corpus.join("vet").join(name),
             nomos_core::fuzzing::encode_tree(&files),

@@ -275,11 +275,7 @@ impl Repository {
             .iter()
             .filter(|o| o.is("configmanagement.gke.io", "ClusterSelector"))
         {
-            let sel = o
-                .value
-                .get("spec")
-                .and_then(|s| s.get("selector"))
-                .and_then(|s| LabelSelector::parse(s).ok());
+            let sel = LabelSelector::of_selector_object(o);
             selectors.insert(o.name().to_string(), sel);
         }
         let mut keep = Vec::with_capacity(objects.len());
@@ -466,15 +462,7 @@ impl Repository {
         let selectors: HashMap<&str, Option<LabelSelector>> = objects
             .iter()
             .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
-            .map(|o| {
-                (
-                    o.name(),
-                    o.value
-                        .get("spec")
-                        .and_then(|s| s.get("selector"))
-                        .and_then(|s| LabelSelector::parse(s).ok()),
-                )
-            })
+            .map(|o| (o.name(), LabelSelector::of_selector_object(o)))
             .collect();
         let namespaces: Vec<(String, BTreeMap<String, String>)> = objects
             .iter()
