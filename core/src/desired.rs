@@ -328,6 +328,31 @@ pub fn by_namespace(state: &DesiredState) -> BTreeMap<&str, Vec<&DesiredObject>>
     m
 }
 
+/// A Namespace the repository does not declare but its objects live in (an unstructured root
+/// repository's "implicit namespace"): stamped like any managed object and annotated
+/// `client.lifecycle.config.k8s.io/deletion: detach`, so it is never deleted when its content
+/// goes away.
+pub fn implicit_namespace(name: &str, cluster: &str, opts: &StampOptions) -> DesiredObject {
+    let value =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let origin = crate::object::Origin {
+        file: std::sync::Arc::from(""),
+        document: 0,
+        pos: Default::default(),
+        item: None,
+    };
+    let o = Object::new(value, origin);
+    let id = o.id();
+    let mut d = stamp(&o, id, cluster, false, opts);
+    let mut obj = Object::new(d.object, o.origin.clone());
+    obj.set_annotation(ann::LIFECYCLE_DELETION, "detach");
+    obj.remove_annotation(ann::SOURCE_PATH);
+    d.object = obj.value;
+    d.source_path = String::new();
+    d.hash = content_hash(&d.object);
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,7 @@ pub mod k8s;
 pub mod names;
 pub mod object;
 pub mod pipeline;
+pub mod plan;
 pub mod read;
 pub mod schema;
 mod schema_check;

@@ -1,0 +1,712 @@
+//! Diff and plan (pure): given one cluster's desired state and the live objects the syncer
+//! sees, decide per object what Config Sync's remediator table decides (reference section 5),
+//! and order the work in dependency waves.
+//!
+//! - **Create** a declared object that does not exist.
+//! - **Update** a managed object whose declared fields drifted (only declared fields are
+//!   compared; what the server or other controllers add is ignored).
+//! - **Adopt** an existing object that nobody (or a namespace reconciler, when we are root)
+//!   manages: server-side apply takes ownership of the declared fields.
+//! - **UpdateMetadata** of an object declared with `client.lifecycle.config.k8s.io/mutation:
+//!   ignore`: only Config Sync's metadata is written.
+//! - **Abandon**: strip Config Sync's metadata, leave the object (`managed: disabled`,
+//!   `deletion: detach`, special namespaces).
+//! - **Delete** a managed object that left the source.
+//! - **Conflict** (KNV1060): another reconciler manages the object.
+//!
+//! ```
+//! use nomos_core::plan::{Action, PlanOptions, plan};
+//! use nomos_core::{SourceFile, SourceFormat, VetOptions, desired, vet};
+//!
+//! let files = vec![SourceFile::new("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: shop\ndata:\n  k: v\n")];
+//! let result = vet(&files, &VetOptions::new(SourceFormat::Unstructured));
+//! let state = desired::build(&result.passes[0], |o| result.repository.scope_of(o), &Default::default());
+//!
+//! // Empty cluster: the implicit Namespace `shop`, then the ConfigMap.
+//! let p = plan(&state, &[], &PlanOptions::default());
+//! let actions: Vec<_> = p.items.iter().map(|i| (i.id.to_string(), i.action.name())).collect();
+//! assert_eq!(actions, [("Namespace/shop".to_string(), "create"), ("ConfigMap/shop/app".to_string(), "create")]);
+//!
+//! // Once applied, nothing is left to do.
+//! let live: Vec<_> = state.objects.iter().map(|d| d.object.clone()).chain([p.items[0].desired.clone().unwrap()]).collect();
+//! assert!(plan(&state, &live, &PlanOptions::default()).is_empty());
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::ann;
+use crate::desired::{
+    DesiredObject, DesiredState, SPECIAL_NAMESPACES, SyncIdentity, implicit_namespace,
+};
+use crate::diag::{Code, Diagnostic, ResourceRef};
+use crate::object::ObjectId;
+
+/// What to do with one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    Create,
+    /// Declared fields differ from the live object.
+    Update {
+        drift: Vec<String>,
+    },
+    /// Take over an existing object not managed by us.
+    Adopt,
+    /// Write only Config Sync's metadata (`mutation: ignore` objects).
+    UpdateMetadata,
+    /// Strip Config Sync's metadata and leave the object.
+    Abandon,
+    Delete,
+    /// Another reconciler manages the object (KNV1060).
+    Conflict {
+        manager: String,
+    },
+}
+
+impl Action {
+    /// Short lower-case name (`create`, `update`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update { .. } => "update",
+            Action::Adopt => "adopt",
+            Action::UpdateMetadata => "update-metadata",
+            Action::Abandon => "abandon",
+            Action::Delete => "delete",
+            Action::Conflict { .. } => "conflict",
+        }
+    }
+
+    /// Whether the action writes the desired object (server-side apply).
+    pub fn applies(&self) -> bool {
+        matches!(
+            self,
+            Action::Create | Action::Update { .. } | Action::Adopt | Action::UpdateMetadata
+        )
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanItem {
+    pub id: ObjectId,
+    #[serde(flatten)]
+    pub action: Action,
+    /// Dependency wave: everything in wave N may run in parallel once waves < N are done
+    /// (for deletes, the reverse).
+    pub wave: usize,
+    /// The object to apply (stamped), for applying actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Value>,
+    /// The live object, when there is one.
+    #[serde(skip)]
+    pub live: Option<Value>,
+    /// Identities this item waits for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<ObjectId>,
+}
+
+/// Settings for planning.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// Whose objects these are.
+    pub sync: SyncIdentity,
+    /// Add implicit Namespaces for namespaces referenced but not declared (unstructured root
+    /// repositories, Config Sync's default `namespaceStrategy: implicit`).
+    pub implicit_namespaces: bool,
+    /// Refuse a plan that deletes more than this fraction of the managed objects
+    /// (beyond Config Sync; `None` disables the check).
+    pub max_prune_fraction: Option<f64>,
+    /// Allow what the safety checks would refuse.
+    pub allow_mass_prune: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            sync: SyncIdentity::default(),
+            implicit_namespaces: true,
+            max_prune_fraction: Some(0.5),
+            allow_mass_prune: false,
+        }
+    }
+}
+
+/// The work for one cluster, in order: applies by increasing wave, then deletes by
+/// decreasing wave (contents before their Namespace, custom resources before their CRD).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    pub items: Vec<PlanItem>,
+    /// Refusals (KNV2006, mass prune) and conflicts (KNV1060), dependency cycles (KNV2009).
+    pub errors: Vec<Diagnostic>,
+}
+
+impl Plan {
+    /// True when there is nothing to do and nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty() && self.errors.is_empty()
+    }
+
+    /// Items of one action name.
+    pub fn count(&self, name: &str) -> usize {
+        self.items
+            .iter()
+            .filter(|i| i.action.name() == name)
+            .count()
+    }
+}
+
+fn id_of(v: &Value) -> ObjectId {
+    let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let md = v.get("metadata");
+    let s = |k: &str| {
+        md.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    ObjectId {
+        group: api
+            .split_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or("")
+            .to_string(),
+        kind: v
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        namespace: s("namespace"),
+        name: s("name"),
+    }
+}
+
+fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get("metadata")?.get("annotations")?.get(key)?.as_str()
+}
+
+/// Config Sync's "managed by Config Sync" test: `managed: enabled` and a resource-id equal to
+/// the object's own identity (a copied object with stale metadata is not managed).
+pub fn is_managed_by_config_sync(live: &Value) -> bool {
+    annotation(live, ann::MANAGED) == Some("enabled")
+        && annotation(live, ann::RESOURCE_ID) == Some(id_of(live).resource_id().as_str())
+}
+
+/// Whether the live object carries any Config Sync metadata.
+pub fn has_config_sync_metadata(live: &Value) -> bool {
+    let md = live.get("metadata");
+    let keys = |f: &str| {
+        md.and_then(|m| m.get(f))
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    keys("annotations")
+        .iter()
+        .any(|k| k.starts_with("configmanagement.gke.io/") || k.starts_with("configsync.gke.io/"))
+        || keys("labels")
+            .iter()
+            .any(|k| k.starts_with("configsync.gke.io/"))
+}
+
+fn manager_of(live: &Value) -> &str {
+    if annotation(live, ann::MANAGED) == Some("enabled") {
+        annotation(live, ann::MANAGER).unwrap_or("")
+    } else {
+        ""
+    }
+}
+
+/// `canManage`: the object is unmanaged, has no manager, is ours, or (we being root) belongs to
+/// a namespace reconciler.
+fn can_manage(ours: &str, live: &Value) -> bool {
+    let m = manager_of(live);
+    m.is_empty() || m == ours || (ours.starts_with(":root") && !m.starts_with(":root"))
+}
+
+/// Remove Config Sync's metadata from an object (what abandoning writes).
+pub fn strip_config_sync_metadata(v: &mut Value, sync: &SyncIdentity) {
+    let applyset = sync.applyset_id();
+    if let Some(md) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(a) = md.get_mut("annotations").and_then(Value::as_object_mut) {
+            a.retain(|k, val| {
+                let cs = k.starts_with("configmanagement.gke.io/")
+                    || k.starts_with("configsync.gke.io/");
+                let ours = k == ann::OWNING_INVENTORY
+                    || (k == ann::HNC_MANAGED_BY && val == ann::MANAGED_BY_VALUE);
+                !(cs || ours) || k == ann::LIFECYCLE_MUTATION
+            });
+        }
+        if let Some(l) = md.get_mut("labels").and_then(Value::as_object_mut) {
+            l.retain(|k, val| {
+                !(k.starts_with("configsync.gke.io/")
+                    || (k == ann::MANAGED_BY_LABEL && val == ann::MANAGED_BY_VALUE)
+                    || (k == ann::APPLYSET_PART_OF && val == applyset.as_str()))
+            });
+        }
+    }
+}
+
+/// Paths of declared fields whose live value differs (empty = no drift). Maps: only declared
+/// keys are compared; lists: same length and element-wise (so defaults the server adds inside
+/// list elements are not drift); strings that are Kubernetes quantities compare by value;
+/// integral numbers compare by value (`1` = `1.0`).
+pub fn drift(declared: &Value, live: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_into(declared, Some(live), &mut String::new(), &mut out);
+    out
+}
+
+fn diff_into(d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<String>) {
+    if out.len() >= 50 {
+        return;
+    }
+    match (d, l) {
+        (Value::Object(dm), Some(Value::Object(lm))) => {
+            for (k, dv) in dm {
+                if path.is_empty() && matches!(k.as_str(), "apiVersion" | "status") {
+                    continue;
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                diff_into(dv, lm.get(k), path, out);
+                path.truncate(len);
+            }
+        }
+        (Value::Array(da), Some(Value::Array(la))) if da.len() == la.len() => {
+            for (i, (dv, lv)) in da.iter().zip(la).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                diff_into(dv, Some(lv), path, out);
+                path.truncate(len);
+            }
+        }
+        (Value::Null, None) => {}
+        (d, Some(l)) if scalar_eq(d, l) => {}
+        _ => out.push(if path.is_empty() {
+            ".".into()
+        } else {
+            path.clone()
+        }),
+    }
+}
+
+fn scalar_eq(d: &Value, l: &Value) -> bool {
+    match (d, l) {
+        (Value::Number(a), Value::Number(b)) => a == b || a.as_f64() == b.as_f64(),
+        (Value::String(a), Value::String(b)) => a == b || quantity_eq(a, b),
+        (a, b) => a == b,
+    }
+}
+
+/// Parse `config.kubernetes.io/depends-on`: `<group>/namespaces/<ns>/<Kind>/<name>` or
+/// `<group>/<Kind>/<name>`, comma-separated; the core group is empty.
+pub fn parse_depends_on(value: &str) -> Result<Vec<ObjectId>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|r| {
+            let parts: Vec<&str> = r.split('/').collect();
+            match parts.as_slice() {
+                [g, "namespaces", ns, k, n] => Ok(ObjectId { group: g.to_string(), kind: k.to_string(), namespace: ns.to_string(), name: n.to_string() }),
+                [g, k, n] => Ok(ObjectId { group: g.to_string(), kind: k.to_string(), namespace: String::new(), name: n.to_string() }),
+                _ => Err(format!("invalid depends-on reference {r:?}: use <group>/namespaces/<namespace>/<Kind>/<name> or <group>/<Kind>/<name>")),
+            }
+        })
+        .collect()
+}
+
+fn resource_error(code: Code, msg: String, d: &DesiredObject) -> Diagnostic {
+    let r = ResourceRef {
+        source: d.source_path.clone(),
+        namespace: d.id.namespace.clone(),
+        name: d.id.name.clone(),
+        group: d.gvk.group.clone(),
+        version: d.gvk.version.clone(),
+        kind: d.gvk.kind.clone(),
+        file: None,
+        pos: None,
+    };
+    Diagnostic::new(code, msg).with_resource(r)
+}
+
+/// Decide what to do with every declared object and every live object, and order it.
+/// `live` holds what the syncer sees: live versions of declared objects and every object
+/// carrying our ApplySet label (prune candidates). Other live objects are ignored.
+pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan {
+    let ours = opts.sync.manager();
+    let live_by_id: HashMap<ObjectId, &Value> = live.iter().map(|v| (id_of(v), v)).collect();
+    let mut declared: Vec<DesiredObject> = desired.objects.clone();
+    let declared_ids: BTreeSet<ObjectId> = declared.iter().map(|d| d.id.clone()).collect();
+
+    // Implicit namespaces.
+    if opts.implicit_namespaces {
+        let stamp = crate::desired::StampOptions {
+            sync: opts.sync.clone(),
+            source: desired.source.clone(),
+            ..Default::default()
+        };
+        let referenced: BTreeSet<String> = declared
+            .iter()
+            .map(|d| d.id.namespace.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
+        for ns in referenced {
+            let id = ObjectId {
+                group: String::new(),
+                kind: "Namespace".into(),
+                namespace: String::new(),
+                name: ns.clone(),
+            };
+            if declared_ids.contains(&id) || ns == "config-management-system" {
+                continue;
+            }
+            if let Some(l) = live_by_id.get(&id)
+                && (!is_managed_by_config_sync(l) || manager_of(l) != ours)
+            {
+                continue; // exists and is not ours: leave it alone
+            }
+            declared.push(implicit_namespace(&ns, &desired.cluster, &stamp));
+        }
+    }
+    let declared_ids: BTreeSet<ObjectId> = declared.iter().map(|d| d.id.clone()).collect();
+
+    let mut errors = Vec::new();
+    let mut applies: Vec<(PlanItem, &DesiredObject)> = Vec::new();
+    let mut deletes: Vec<PlanItem> = Vec::new();
+    let mk =
+        |id: &ObjectId, action: Action, desired: Option<Value>, live: Option<&Value>| PlanItem {
+            id: id.clone(),
+            action,
+            wave: 0,
+            desired,
+            live: live.cloned(),
+            depends_on: Vec::new(),
+        };
+
+    for d in &declared {
+        let l = live_by_id.get(&d.id).copied();
+        let action = match (d.managed, l) {
+            (true, None) => Some(Action::Create),
+            (false, None) => None,
+            (managed, Some(l)) => {
+                let same_metadata = is_managed_by_config_sync(l) && manager_of(l) == ours;
+                let mutation_ignore = annotation(l, ann::LIFECYCLE_MUTATION) == Some("ignore")
+                    || annotation(&d.object, ann::LIFECYCLE_MUTATION) == Some("ignore");
+                if same_metadata {
+                    if !managed {
+                        Some(Action::Abandon)
+                    } else {
+                        let meta = drift(&metadata_only(&d.object), l);
+                        if mutation_ignore {
+                            (!meta.is_empty()).then_some(Action::UpdateMetadata)
+                        } else {
+                            let fields = drift(&d.object, l);
+                            (!fields.is_empty()).then_some(Action::Update { drift: fields })
+                        }
+                    }
+                } else if managed {
+                    if can_manage(&ours, l) {
+                        Some(if mutation_ignore {
+                            Action::UpdateMetadata
+                        } else {
+                            Action::Adopt
+                        })
+                    } else {
+                        let other = manager_of(l).to_string();
+                        errors.push(resource_error(
+                            Code::MANAGEMENT_CONFLICT,
+                            format!(
+                                "The {ours:?} reconciler detected a management conflict with the {other:?} reconciler. Remove the object from one of the sources of truth so that the object is only managed by one reconciler."
+                            ),
+                            d,
+                        ));
+                        Some(Action::Conflict { manager: other })
+                    }
+                } else if can_manage(&ours, l) && has_config_sync_metadata(l) {
+                    Some(Action::Abandon)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(a) = action {
+            let desired_value = a.applies().then(|| d.object.clone());
+            applies.push((mk(&d.id, a, desired_value, l), d));
+        }
+    }
+
+    let mut managed_live = 0usize;
+    for (id, l) in &live_by_id {
+        if declared_ids.contains(id) || !is_managed_by_config_sync(l) {
+            continue;
+        }
+        managed_live += 1;
+        let owned = l
+            .get("metadata")
+            .and_then(|m| m.get("ownerReferences"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if owned || manager_of(l) != ours {
+            continue;
+        }
+        let special_ns = id.group.is_empty()
+            && id.kind == "Namespace"
+            && SPECIAL_NAMESPACES.contains(&id.name.as_str());
+        let action = if annotation(l, ann::LIFECYCLE_DELETION) == Some("detach") || special_ns {
+            Action::Abandon
+        } else {
+            Action::Delete
+        };
+        deletes.push(mk(id, action, None, Some(l)));
+    }
+    managed_live += declared
+        .iter()
+        .filter(|d| {
+            live_by_id
+                .get(&d.id)
+                .is_some_and(|l| is_managed_by_config_sync(l))
+        })
+        .count();
+
+    // Safety: a commit that deletes every Namespace (KNV2006), or too large a share of what we manage.
+    let ns_deleted: Vec<&PlanItem> = deletes
+        .iter()
+        .filter(|i| i.id.group.is_empty() && i.id.kind == "Namespace")
+        .collect();
+    let ns_declared = declared
+        .iter()
+        .filter(|d| d.id.group.is_empty() && d.id.kind == "Namespace" && d.managed)
+        .count();
+    let n_delete = deletes
+        .iter()
+        .filter(|i| i.action == Action::Delete)
+        .count();
+    if !opts.allow_mass_prune {
+        if ns_declared == 0 && ns_deleted.len() >= 2 {
+            let names: Vec<&str> = ns_deleted.iter().map(|i| i.id.name.as_str()).collect();
+            errors.push(Diagnostic::new(
+                Code::EMPTY_SOURCE,
+                format!(
+                    "New commit would delete all Namespaces {names:?}. Mistakenly deleting Namespaces may cause data loss; nothing was deleted. If this is intended, apply the change explicitly (allow mass pruning) or keep at least one Namespace declared."
+                ),
+            ));
+            deletes.retain(|i| i.action != Action::Delete);
+        } else if let Some(f) = opts.max_prune_fraction
+            && managed_live >= 10
+            && (n_delete as f64) > f * managed_live as f64
+        {
+            errors.push(Diagnostic::new(
+                Code::EMPTY_SOURCE,
+                format!(
+                    "New commit would delete {n_delete} of {managed_live} managed objects, more than the allowed {:.0}%; nothing was deleted. If this is intended, allow mass pruning for this sync.",
+                    f * 100.0
+                ),
+            ));
+            deletes.retain(|i| i.action != Action::Delete);
+        }
+    }
+
+    order(applies, deletes, &declared, errors)
+}
+
+fn metadata_only(v: &Value) -> Value {
+    let mut m = serde_json::Map::new();
+    if let Some(md) = v.get("metadata").and_then(Value::as_object) {
+        let mut keep = serde_json::Map::new();
+        for f in ["annotations", "labels"] {
+            if let Some(x) = md.get(f).and_then(Value::as_object) {
+                let cs: serde_json::Map<String, Value> = x
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.starts_with("configmanagement.gke.io/")
+                            || k.starts_with("configsync.gke.io/")
+                            || k.as_str() == ann::APPLYSET_PART_OF
+                            || k.as_str() == ann::MANAGED_BY_LABEL
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                keep.insert(f.to_string(), Value::Object(cs));
+            }
+        }
+        m.insert("metadata".into(), Value::Object(keep));
+    }
+    Value::Object(m)
+}
+
+/// Dependencies of a declared object: its Namespace, the CRD defining its kind, and
+/// `depends-on` references (only those that are declared).
+fn dependencies(
+    d: &DesiredObject,
+    crds: &HashMap<(String, String), ObjectId>,
+    declared: &BTreeSet<ObjectId>,
+) -> Result<Vec<ObjectId>, String> {
+    let mut deps = Vec::new();
+    if !d.id.namespace.is_empty() {
+        deps.push(ObjectId {
+            group: String::new(),
+            kind: "Namespace".into(),
+            namespace: String::new(),
+            name: d.id.namespace.clone(),
+        });
+    }
+    if let Some(crd) = crds.get(&(d.id.group.clone(), d.id.kind.clone())) {
+        deps.push(crd.clone());
+    }
+    if let Some(v) = annotation(&d.object, ann::DEPENDS_ON) {
+        deps.extend(parse_depends_on(v)?);
+    }
+    deps.retain(|dep| declared.contains(dep) && dep != &d.id);
+    deps.sort();
+    deps.dedup();
+    Ok(deps)
+}
+
+fn order(
+    applies: Vec<(PlanItem, &DesiredObject)>,
+    mut deletes: Vec<PlanItem>,
+    declared: &[DesiredObject],
+    mut errors: Vec<Diagnostic>,
+) -> Plan {
+    let declared_ids: BTreeSet<ObjectId> = declared.iter().map(|d| d.id.clone()).collect();
+    let crds: HashMap<(String, String), ObjectId> = declared
+        .iter()
+        .filter(|d| d.id.group == "apiextensions.k8s.io" && d.id.kind == "CustomResourceDefinition")
+        .filter_map(|d| {
+            let spec = d.object.get("spec")?;
+            let g = spec.get("group")?.as_str()?.to_string();
+            let k = spec.get("names")?.get("kind")?.as_str()?.to_string();
+            Some(((g, k), d.id.clone()))
+        })
+        .collect();
+    // Waves over every declared object (so a dependency with nothing to do still orders).
+    let mut deps: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
+    for d in declared {
+        match dependencies(d, &crds, &declared_ids) {
+            Ok(v) => {
+                deps.insert(d.id.clone(), v);
+            }
+            Err(e) => {
+                errors.push(resource_error(Code::APPLIER, e, d));
+                deps.insert(d.id.clone(), Vec::new());
+            }
+        }
+    }
+    let mut wave: BTreeMap<ObjectId, usize> = BTreeMap::new();
+    let mut on_stack = BTreeSet::new();
+    fn visit(
+        id: &ObjectId,
+        deps: &BTreeMap<ObjectId, Vec<ObjectId>>,
+        wave: &mut BTreeMap<ObjectId, usize>,
+        on_stack: &mut BTreeSet<ObjectId>,
+        cycle: &mut Option<ObjectId>,
+    ) -> usize {
+        if let Some(w) = wave.get(id) {
+            return *w;
+        }
+        if !on_stack.insert(id.clone()) {
+            *cycle = Some(id.clone());
+            return 0;
+        }
+        let w = deps
+            .get(id)
+            .map(|ds| {
+                ds.iter()
+                    .map(|d| visit(d, deps, wave, on_stack, cycle) + 1)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        on_stack.remove(id);
+        wave.insert(id.clone(), w);
+        w
+    }
+    let mut cycle = None;
+    for id in deps.keys() {
+        visit(id, &deps, &mut wave, &mut on_stack, &mut cycle);
+    }
+    if let Some(id) = cycle {
+        errors.push(Diagnostic::new(
+            Code::APPLIER,
+            format!(
+                "dependency cycle through {id} (config.kubernetes.io/depends-on); break the cycle"
+            ),
+        ));
+    }
+    let mut items: Vec<PlanItem> = applies
+        .into_iter()
+        .map(|(mut i, _)| {
+            i.wave = wave.get(&i.id).copied().unwrap_or(0);
+            i.depends_on = deps.get(&i.id).cloned().unwrap_or_default();
+            i
+        })
+        .collect();
+    items.sort_by(|a, b| (a.wave, &a.id).cmp(&(b.wave, &b.id)));
+    // Deletes: contents before their Namespace, custom resources before their CRD.
+    let del_rank = |i: &PlanItem| match (i.id.group.as_str(), i.id.kind.as_str()) {
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => 0,
+        ("", "Namespace") => 1,
+        _ => 2,
+    };
+    deletes.sort_by(|a, b| (del_rank(b), &a.id).cmp(&(del_rank(a), &b.id)));
+    let max_wave = items.iter().map(|i| i.wave).max().unwrap_or(0);
+    for d in &mut deletes {
+        d.wave = max_wave + 1 + (2 - del_rank(d));
+    }
+    items.extend(deletes);
+    Plan { items, errors }
+}
+
+/// The value of a Kubernetes quantity (`1`, `1000m`, `1Gi`, `1e3`, `0.5Ki`), if `s` is one.
+pub fn quantity_value(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(s.len());
+    let (num, suffix) = s.split_at(split);
+    if num.is_empty()
+        || !num
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'+' | b'-' | b'e' | b'E'))
+    {
+        return None;
+    }
+    let mult = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        _ => return None,
+    };
+    num.parse::<f64>().ok().map(|n| n * mult)
+}
+
+/// Whether two strings are the same Kubernetes quantity written differently (`1000m` = `1`).
+pub fn quantity_eq(a: &str, b: &str) -> bool {
+    match (quantity_value(a), quantity_value(b)) {
+        (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;
