@@ -1,5 +1,6 @@
 //! `nomos hydrate`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -59,19 +60,15 @@ pub fn run(args: HydrateArgs) -> Result<ExitCode> {
 }
 
 /// Write each kept pass's objects under `out` (one directory per cluster when several passes
-/// are kept). Returns the number of files written. The output directory is replaced.
+/// are kept). Afterwards `out` holds exactly the hydrated files: files whose content is already
+/// right are left untouched (so repeated runs and file watchers see only real changes), stale
+/// files are removed. Returns the number of files written or rewritten.
 pub fn write_output(
     result: &VetResult,
     out: &Path,
     format: OutputFormat,
     flat: bool,
 ) -> Result<usize> {
-    let multi = result.passes.len() > 1;
-    if out.exists() && !flat {
-        std::fs::remove_dir_all(out)
-            .with_context(|| format!("removing old output {}", out.display()))?;
-    }
-    let mut n = 0;
     if flat {
         let all: Vec<_> = result
             .passes
@@ -85,8 +82,8 @@ pub fn write_output(
             .with_context(|| format!("writing {}", out.display()))?;
         return Ok(1);
     }
-    let mut created = std::collections::HashSet::new();
-    let mut jobs = Vec::new();
+    let multi = result.passes.len() > 1;
+    let mut wanted: Vec<(PathBuf, String)> = Vec::new();
     for pass in &result.passes {
         let dir = if multi {
             out.join(&pass.cluster)
@@ -94,19 +91,44 @@ pub fn write_output(
             out.to_path_buf()
         };
         for (rel, content) in render_files(&pass.objects, format) {
-            let path = dir.join(rel);
-            if let Some(parent) = path.parent()
-                && created.insert(parent.to_path_buf())
-            {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
-            jobs.push((path, content));
+            wanted.push((dir.join(rel), content));
         }
     }
-    n += jobs.len();
-    jobs.par_iter().try_for_each(|(path, content)| {
-        std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))
-    })?;
-    Ok(n)
+    // Remove what should not be there (stale files, and anything that is not a regular file).
+    let keep: HashSet<&Path> = wanted.iter().map(|(p, _)| p.as_path()).collect();
+    if out.exists() {
+        let mut dirs = Vec::new();
+        for e in walkdir::WalkDir::new(out).min_depth(1).contents_first(true) {
+            let e = e.with_context(|| format!("reading old output {}", out.display()))?;
+            if e.file_type().is_dir() {
+                dirs.push(e.into_path());
+            } else if !keep.contains(e.path()) {
+                std::fs::remove_file(e.path())
+                    .with_context(|| format!("removing stale {}", e.path().display()))?;
+            }
+        }
+        for d in dirs {
+            let _ = std::fs::remove_dir(&d); // only succeeds when empty
+        }
+    }
+    let mut created = HashSet::new();
+    for (path, _) in &wanted {
+        if let Some(parent) = path.parent()
+            && created.insert(parent.to_path_buf())
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+    }
+    let written: usize = wanted
+        .par_iter()
+        .map(|(path, content)| -> Result<usize> {
+            if std::fs::read(path).is_ok_and(|old| old == content.as_bytes()) {
+                return Ok(0);
+            }
+            std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
+            Ok(1)
+        })
+        .sum::<Result<usize>>()?;
+    Ok(written)
 }

@@ -243,3 +243,47 @@ fn version_prints_the_version() {
     let (out, _) = text(&nomos(&["--version"]));
     assert!(out.contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn hydrate_rewrites_only_what_changed_and_removes_stale_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write(
+        &src,
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    write(
+        &src,
+        "b.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n",
+    );
+    let out = tmp.path().join("out");
+    let run = || {
+        let o = nomos(&[
+            "hydrate",
+            "--path",
+            src.to_str().unwrap(),
+            "--source-format=unstructured",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        text(&o).1
+    };
+    assert!(run().contains("wrote 2 file(s)"));
+    write(&out, "stale/configmap_old.yaml", "old");
+    write(
+        &src,
+        "b.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  k: v\n",
+    );
+    assert!(run().contains("wrote 1 file(s)"));
+    assert!(!out.join("stale").exists(), "stale output removed");
+    assert!(
+        std::fs::read_to_string(out.join("default/configmap_b.yaml"))
+            .unwrap()
+            .contains("k: v")
+    );
+    assert!(run().contains("wrote 0 file(s)"));
+}
