@@ -710,3 +710,88 @@ pub fn quantity_eq(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The live object restricted to the fields `declared` declares (maps: declared keys; lists:
+/// element-wise), so a diff shows what we manage, not what the server added.
+pub fn project(live: &Value, declared: &Value) -> Value {
+    match (live, declared) {
+        (Value::Object(l), Value::Object(d)) => {
+            let mut m = serde_json::Map::new();
+            for (k, dv) in d {
+                if let Some(lv) = l.get(k) {
+                    m.insert(k.clone(), project(lv, dv));
+                }
+            }
+            Value::Object(m)
+        }
+        (Value::Array(l), Value::Array(d)) => Value::Array(
+            l.iter()
+                .enumerate()
+                .map(|(i, lv)| d.get(i).map_or_else(|| lv.clone(), |dv| project(lv, dv)))
+                .collect(),
+        ),
+        (l, _) => l.clone(),
+    }
+}
+
+/// A unified diff of the declared fields: live (projected) → desired, as YAML.
+pub fn field_diff(live: &Value, desired: &Value) -> String {
+    let before = crate::yaml::to_yaml(&project(live, desired));
+    let after = crate::yaml::to_yaml(desired);
+    similar::TextDiff::from_lines(&before, &after)
+        .unified_diff()
+        .context_radius(2)
+        .header("live", "desired")
+        .to_string()
+}
+
+/// Render a plan for people, deterministically: a summary line, then one line per item
+/// (`+` create, `~` update with a unified diff of the declared fields, `>` adopt, `-` delete,
+/// `=` abandon, `!` conflict), then the errors.
+pub fn render(plan: &Plan, cluster: &str) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let n = |a: &str| plan.count(a);
+    let _ = writeln!(
+        s,
+        "Cluster {cluster}: {} to create, {} to update, {} to adopt, {} to delete, {} to abandon, {} conflict(s)",
+        n("create"),
+        n("update") + n("update-metadata"),
+        n("adopt"),
+        n("delete"),
+        n("abandon"),
+        n("conflict")
+    );
+    if plan.is_empty() {
+        let _ = writeln!(s, "  in sync: nothing to do");
+    }
+    for i in &plan.items {
+        let (sign, extra) = match &i.action {
+            Action::Create => ("+", String::new()),
+            Action::Update { drift } => ("~", format!(": {}", drift.join(", "))),
+            Action::UpdateMetadata => (
+                "~",
+                " (Config Sync metadata only: mutation ignored)".to_string(),
+            ),
+            Action::Adopt => (">", " (exists, not managed: adopt)".to_string()),
+            Action::Abandon => (
+                "=",
+                " (leave the object, remove Config Sync metadata)".to_string(),
+            ),
+            Action::Delete => ("-", String::new()),
+            Action::Conflict { manager } => ("!", format!(" (managed by {manager:?}: KNV1060)")),
+        };
+        let _ = writeln!(s, "{sign} {} {}{extra}", i.action.name(), i.id);
+        if let (Action::Update { .. } | Action::Adopt, Some(live), Some(desired)) =
+            (&i.action, &i.live, &i.desired)
+        {
+            for line in field_diff(live, desired).lines() {
+                let _ = writeln!(s, "    {line}");
+            }
+        }
+    }
+    for e in &plan.errors {
+        let _ = writeln!(s, "{e}");
+    }
+    s
+}

@@ -391,3 +391,38 @@ proptest! {
         prop_assert!(left.is_empty(), "second plan not empty: {:#?}", left);
     }
 }
+
+#[test]
+fn rendering_is_deterministic_and_shows_declared_field_diffs() {
+    let s = state(&[
+        ("ns.yaml", ns("shop")),
+        ("a.yaml", cm("a", "shop", "")),
+        ("b.yaml", cm("b", "shop", "")),
+    ]);
+    let mut b = state_obj(&s, "b");
+    b["data"]["k"] = json!("old");
+    b["metadata"]["uid"] = json!("1234"); // server-added: not shown
+    let p = plan(&s, &[state_obj(&s, "shop"), b], &PlanOptions::default());
+    let text = render(&p, "eks-prod");
+    assert_eq!(text, render(&p, "eks-prod"));
+    assert!(text.starts_with("Cluster eks-prod: 1 to create, 1 to update, 0 to adopt, 0 to delete, 0 to abandon, 0 conflict(s)\n"), "{text}");
+    assert!(text.contains("+ create ConfigMap/shop/a\n"), "{text}");
+    assert!(
+        text.contains("~ update ConfigMap/shop/b: data.k\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-  k: old") && text.contains("+  k: v"),
+        "{text}"
+    );
+    assert!(!text.contains("1234"), "{text}");
+    let empty = plan(
+        &s,
+        &s.objects
+            .iter()
+            .map(|d| d.object.clone())
+            .collect::<Vec<_>>(),
+        &PlanOptions::default(),
+    );
+    assert!(render(&empty, "x").contains("in sync: nothing to do"));
+}
