@@ -43,6 +43,15 @@ impl Obj {
     }
 }
 
+/// Serializes a stored object into a buffer of exactly its length: `serde_json::to_vec` grows by
+/// doubling, and `Bytes::from` a vector with spare capacity keeps that capacity (plus a shared
+/// header) for as long as the object is stored.
+fn compact_json(value: &Value) -> Bytes {
+    let mut v = serde_json::to_vec(value).unwrap_or_default();
+    v.shrink_to_fit();
+    Bytes::from(v)
+}
+
 /// The type of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -257,7 +266,7 @@ impl Store {
         crate::meta::metadata_mut(&mut value)
             .insert("resourceVersion".into(), json!(rv.to_string()));
         let obj = Arc::new(Obj {
-            json: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+            json: compact_json(&value),
             rv,
             namespace: ns.to_string(),
             name: name.to_string(),
@@ -386,7 +395,7 @@ impl Store {
             tables.entry(gr).or_default().insert(
                 (ns.to_string(), name.to_string()),
                 Arc::new(Obj {
-                    json: Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+                    json: compact_json(value),
                     rv: orv,
                     namespace: ns.to_string(),
                     name: name.to_string(),
