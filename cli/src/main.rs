@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod files;
 mod hydrate;
 mod init;
+mod sync;
 mod vet;
 
 /// Keep Kubernetes clusters equal to a Git repository: offline tools for policy repositories.
@@ -23,6 +24,10 @@ enum Command {
     Vet(vet::VetArgs),
     /// Write the fully processed configuration each cluster will get.
     Hydrate(hydrate::HydrateArgs),
+    /// Print what a sync would do to each cluster (exit 0: in sync, 2: changes pending).
+    Plan(sync::ClusterArgs),
+    /// Sync the repository to the cluster(s) once, then exit with the result.
+    Sync(sync::SyncArgs),
     /// Create a hierarchical repository skeleton.
     Init(init::InitArgs),
     /// Print the version.
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
         Command::Vet(a) => vet::run(a),
         Command::Hydrate(a) => hydrate::run(a),
         Command::Init(a) => init::run(a),
+        Command::Plan(a) => sync::run_plan(a),
+        Command::Sync(a) => sync::run_sync(a),
         Command::Version => {
             println!("{}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

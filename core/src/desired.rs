@@ -227,7 +227,9 @@ fn stamp(
         s.set_annotation(ann::RESOURCE_ID, &id.resource_id());
         s.set_annotation(ann::MANAGER, &opts.sync.manager());
         s.set_annotation(ann::GIT_CONTEXT, &opts.source.git_context());
-        s.set_annotation(ann::TOKEN, &opts.source.commit);
+        if !opts.source.commit.is_empty() {
+            s.set_annotation(ann::TOKEN, &opts.source.commit);
+        }
         s.set_annotation(ann::SOURCE_PATH, &source_path);
         if !cluster.is_empty() {
             s.set_annotation(ann::CLUSTER_NAME, cluster);

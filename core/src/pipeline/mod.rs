@@ -254,8 +254,12 @@ impl Repository {
 
         // Stage 6: final validators.
         objects.retain(|o| !is_ephemeral(o));
-        errors.extend(final_checks(&objects, opts));
-        objects.sort_by_cached_key(|o| (o.id(), o.origin.clone()));
+        // Sort by identity once (ids computed once each); duplicates are then adjacent.
+        let mut keyed: Vec<(crate::object::ObjectId, Object)> =
+            objects.into_iter().map(|o| (o.id(), o)).collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.origin.cmp(&b.1.origin)));
+        errors.extend(final_checks(&keyed, opts));
+        let objects: Vec<Object> = keyed.into_iter().map(|(_, o)| o).collect();
         pass.objects = objects;
         finish(pass, errors)
     }
@@ -563,46 +567,46 @@ fn default_namespace_from_directory(objects: &mut [Object], scopes: &Scopes) {
 }
 
 /// Duplicates (KNV1029), managed objects in unmanaged Namespaces (KNV1056), object count (KNV1070).
-fn final_checks(objects: &[Object], opts: &Options) -> Vec<Diagnostic> {
+fn final_checks(keyed: &[(crate::object::ObjectId, Object)], opts: &Options) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let mut by_id: BTreeMap<crate::object::ObjectId, Vec<&Object>> = BTreeMap::new();
-    for o in objects {
-        by_id.entry(o.id()).or_default().push(o);
-    }
-    for (id, objs) in &by_id {
-        if objs.len() > 1 {
-            let msg = if id.group.is_empty() && id.kind == "Namespace" {
-                format!(
-                    "Namespaces MUST have unique names. Found {} Namespaces named {:?}; remove the duplicates:",
-                    objs.len(),
-                    id.name
-                )
-            } else {
-                format!(
-                    "Configs of the same group and kind MUST have unique names{}. Found {} configs named {:?}; rename or remove all but one:",
-                    if id.namespace.is_empty() {
-                        ""
-                    } else {
-                        " in the same namespace"
-                    },
-                    objs.len(),
-                    id.name
-                )
-            };
-            out.push(Diagnostic::resource(
-                Code::NAME_COLLISION,
-                msg,
-                objs,
-                &opts.source_prefix,
-            ));
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() < 2 {
+            continue;
         }
+        let id = &run[0].0;
+        let objs: Vec<&Object> = run.iter().map(|(_, o)| o).collect();
+        let msg = if id.group.is_empty() && id.kind == "Namespace" {
+            format!(
+                "Namespaces MUST have unique names. Found {} Namespaces named {:?}; remove the duplicates:",
+                objs.len(),
+                id.name
+            )
+        } else {
+            format!(
+                "Configs of the same group and kind MUST have unique names{}. Found {} configs named {:?}; rename or remove all but one:",
+                if id.namespace.is_empty() {
+                    ""
+                } else {
+                    " in the same namespace"
+                },
+                objs.len(),
+                id.name
+            )
+        };
+        out.push(Diagnostic::resource(
+            Code::NAME_COLLISION,
+            msg,
+            &objs,
+            &opts.source_prefix,
+        ));
     }
+    let objects: Vec<&Object> = keyed.iter().map(|(_, o)| o).collect();
     let unmanaged_ns: BTreeSet<&str> = objects
         .iter()
         .filter(|o| o.is("", "Namespace") && o.annotation(ann::MANAGED) == Some("disabled"))
         .map(|o| o.name())
         .collect();
-    for o in objects {
+    for o in objects.iter().filter(|_| !unmanaged_ns.is_empty()) {
         if !o.namespace().is_empty()
             && unmanaged_ns.contains(o.namespace())
             && o.annotation(ann::MANAGED) != Some("disabled")

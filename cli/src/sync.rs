@@ -1,0 +1,199 @@
+//! `nomos plan` and `nomos sync --once`: what a sync would do to each cluster, and doing it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use nomos_cluster::{ClusterClient, ExecOptions, execute, live_state};
+use nomos_core::desired::{self, SourceInfo, StampOptions, SyncIdentity};
+use nomos_core::plan::{self, PlanOptions};
+use nomos_core::{Repository, SourceFormat};
+
+use crate::files::{SourceArgs, canonical_root, read_policy_dir};
+
+#[derive(Args, Debug)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context(s) to plan for (repeatable; default: the current context).
+    #[arg(long = "context")]
+    pub contexts: Vec<String>,
+    /// Cluster name for selectors (default: the context name). Only with one context.
+    #[arg(long = "cluster-name")]
+    pub cluster_name: Option<String>,
+    /// Allow deleting every Namespace or more than half of the managed objects.
+    #[arg(long = "allow-mass-prune", default_value_t = false)]
+    pub allow_mass_prune: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Run one pass and exit (the only mode of this command; the daemon is `nomos-syncer`).
+    #[arg(long, default_value_t = false)]
+    pub once: bool,
+}
+
+struct Target {
+    client: ClusterClient,
+    name: String,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn targets(a: &ClusterArgs) -> Result<Vec<Target>> {
+    if a.cluster_name.is_some() && a.contexts.len() > 1 {
+        bail!("--cluster-name names one cluster; give one --context with it (or none)");
+    }
+    let contexts: Vec<Option<&str>> = if a.contexts.is_empty() {
+        vec![None]
+    } else {
+        a.contexts.iter().map(|c| Some(c.as_str())).collect()
+    };
+    let mut out = Vec::new();
+    for ctx in contexts {
+        let client = ClusterClient::from_kubeconfig(a.kubeconfig.as_deref(), ctx)
+            .await
+            .with_context(|| format!("kubeconfig context {}", ctx.unwrap_or("(current)")))?;
+        let name = a
+            .cluster_name
+            .clone()
+            .or_else(|| client.context_name().map(str::to_string))
+            .unwrap_or_default();
+        out.push(Target { client, name });
+    }
+    Ok(out)
+}
+
+/// Read and validate the repository; errors stop everything (nothing is planned from a bad source).
+fn load(a: &ClusterArgs) -> Result<(Repository, SourceFormat, PathBuf)> {
+    let root = canonical_root(&a.source.path)?;
+    let opts = a.source.vet_options(&root)?;
+    let files = read_policy_dir(&root, opts.pipeline.format)?;
+    let result = nomos_core::vet(&files, &opts);
+    let repo = nomos_core::Repository::load(
+        &files,
+        opts.api_resources
+            .as_ref()
+            .map(|(p, t)| (p.as_str(), t.as_str())),
+        opts.pipeline.clone(),
+    );
+    let blocking: Vec<_> = result.passes.iter().filter(|p| !p.is_syncable()).collect();
+    if !blocking.is_empty() {
+        bail!(
+            "the source has errors; nothing was planned:\n{}",
+            result.render_errors()
+        );
+    }
+    Ok((repo, opts.pipeline.format, root))
+}
+
+fn stamp_options(format: SourceFormat, root: &std::path::Path) -> StampOptions {
+    StampOptions {
+        sync: SyncIdentity::default(),
+        source: SourceInfo {
+            repo: root.to_string_lossy().into_owned(),
+            ..Default::default()
+        },
+        format: Some(format),
+        declared_fields: false,
+    }
+}
+
+pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
+    let (repo, format, root) = load(&a)?;
+    let stamp = stamp_options(format, &root);
+    let popts = PlanOptions {
+        allow_mass_prune: a.allow_mass_prune,
+        implicit_namespaces: format == SourceFormat::Unstructured,
+        ..Default::default()
+    };
+    runtime()?.block_on(async {
+        let mut changes = false;
+        for t in targets(&a).await? {
+            let pass = repo.pass(&t.name);
+            if !pass.is_syncable() {
+                bail!(
+                    "cluster {}: {}",
+                    t.name,
+                    nomos_core::diag::render(&pass.errors)
+                );
+            }
+            let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+            let live = live_state(&t.client, &state, &stamp.sync, 8)
+                .await
+                .with_context(|| format!("reading cluster {}", t.name))?;
+            let p = plan::plan(&state, &live.objects, &popts);
+            print!("{}", plan::render(&p, &t.name));
+            warn_skipped(&t.name, &live);
+            changes |= !p.is_empty();
+        }
+        Ok(if changes {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// Kinds that could not be listed are not fatal (some built-in kinds are not listable), but a
+/// person should know when a listable kind was missed.
+fn warn_skipped(cluster: &str, live: &nomos_cluster::LiveState) {
+    for (gvk, why) in &live.skipped {
+        if !why.contains("405") && !why.contains("404") {
+            eprintln!(
+                "warning: cluster {cluster}: could not list {}: {why}",
+                nomos_cluster::discovery::gvk_string(gvk)
+            );
+        }
+    }
+}
+
+pub fn run_sync(a: SyncArgs) -> Result<ExitCode> {
+    if !a.once {
+        bail!(
+            "`nomos sync` runs one pass: add --once (the continuous syncer is the nomos-syncer daemon)"
+        );
+    }
+    let a = a.cluster;
+    let (repo, format, root) = load(&a)?;
+    let stamp = stamp_options(format, &root);
+    let popts = PlanOptions {
+        allow_mass_prune: a.allow_mass_prune,
+        implicit_namespaces: format == SourceFormat::Unstructured,
+        ..Default::default()
+    };
+    runtime()?.block_on(async {
+        let mut ok = true;
+        for t in targets(&a).await? {
+            let pass = repo.pass(&t.name);
+            let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+            let live = live_state(&t.client, &state, &stamp.sync, 8).await.with_context(|| format!("reading cluster {}", t.name))?;
+            warn_skipped(&t.name, &live);
+            let p = plan::plan(&state, &live.objects, &popts);
+            let report = execute(&p, &t.client, &ExecOptions::default()).await;
+            println!(
+                "Cluster {}: {} applied, {} deleted, {} abandoned, {} failed, {} skipped ({} retries)",
+                t.name, report.applies, report.deletes, report.abandons, report.failed, report.skipped, report.retries
+            );
+            let mut errors = report.errors();
+            errors.extend(p.errors.iter().cloned());
+            if !errors.is_empty() {
+                ok = false;
+                eprintln!("Error: {}", nomos_core::diag::render(&errors));
+            }
+        }
+        Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    })
+}
