@@ -37,6 +37,9 @@ pub struct SyncArgs {
     /// Run one pass and exit (the only mode of this command; the daemon is `nomos-syncer`).
     #[arg(long, default_value_t = false)]
     pub once: bool,
+    /// Print how long each phase took (to stderr).
+    #[arg(long, default_value_t = false)]
+    pub timings: bool,
 }
 
 struct Target {
@@ -76,27 +79,31 @@ async fn targets(a: &ClusterArgs) -> Result<Vec<Target>> {
     Ok(out)
 }
 
-/// Read and validate the repository; errors stop everything (nothing is planned from a bad source).
+/// Read the repository once. Each cluster's pass is validated before anything is planned for
+/// it: a pass with blocking errors plans and changes nothing (see [`pass_for`]).
 fn load(a: &ClusterArgs) -> Result<(Repository, SourceFormat, PathBuf)> {
     let root = canonical_root(&a.source.path)?;
     let opts = a.source.vet_options(&root)?;
     let files = read_policy_dir(&root, opts.pipeline.format)?;
-    let result = nomos_core::vet(&files, &opts);
-    let repo = nomos_core::Repository::load(
-        &files,
-        opts.api_resources
-            .as_ref()
-            .map(|(p, t)| (p.as_str(), t.as_str())),
-        opts.pipeline.clone(),
-    );
-    let blocking: Vec<_> = result.passes.iter().filter(|p| !p.is_syncable()).collect();
-    if !blocking.is_empty() {
+    let api = opts
+        .api_resources
+        .as_ref()
+        .map(|(p, t)| (p.as_str(), t.as_str()));
+    let repo = Repository::load(&files, api, opts.pipeline.clone());
+    Ok((repo, opts.pipeline.format, root))
+}
+
+/// The validated pass for a cluster; an error if the source is not syncable for it (so a bad
+/// source can never turn into an empty desired state that prunes everything).
+fn pass_for(repo: &Repository, cluster: &str) -> Result<nomos_core::Pass> {
+    let pass = repo.pass(cluster);
+    if !pass.is_syncable() {
         bail!(
-            "the source has errors; nothing was planned:\n{}",
-            result.render_errors()
+            "the source has errors for cluster {cluster:?}; nothing was planned or changed:\n{}",
+            nomos_core::diag::render(&pass.errors)
         );
     }
-    Ok((repo, opts.pipeline.format, root))
+    Ok(pass)
 }
 
 fn stamp_options(format: SourceFormat, root: &std::path::Path) -> StampOptions {
@@ -122,14 +129,7 @@ pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let mut changes = false;
         for t in targets(&a).await? {
-            let pass = repo.pass(&t.name);
-            if !pass.is_syncable() {
-                bail!(
-                    "cluster {}: {}",
-                    t.name,
-                    nomos_core::diag::render(&pass.errors)
-                );
-            }
+            let pass = pass_for(&repo, &t.name)?;
             let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
             let live = live_state(&t.client, &state, &stamp.sync, 8)
                 .await
@@ -166,8 +166,16 @@ pub fn run_sync(a: SyncArgs) -> Result<ExitCode> {
             "`nomos sync` runs one pass: add --once (the continuous syncer is the nomos-syncer daemon)"
         );
     }
+    let timings = a.timings;
     let a = a.cluster;
+    let t0 = std::time::Instant::now();
+    let phase = |what: &str| {
+        if timings {
+            eprintln!("[{:>8.1} ms] {what}", t0.elapsed().as_secs_f64() * 1e3);
+        }
+    };
     let (repo, format, root) = load(&a)?;
+    phase("read the source");
     let stamp = stamp_options(format, &root);
     let popts = PlanOptions {
         allow_mass_prune: a.allow_mass_prune,
@@ -177,12 +185,16 @@ pub fn run_sync(a: SyncArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let mut ok = true;
         for t in targets(&a).await? {
-            let pass = repo.pass(&t.name);
+            let pass = pass_for(&repo, &t.name)?;
             let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+            phase("validated and built the desired state");
             let live = live_state(&t.client, &state, &stamp.sync, 8).await.with_context(|| format!("reading cluster {}", t.name))?;
+            phase("read the live state");
             warn_skipped(&t.name, &live);
             let p = plan::plan(&state, &live.objects, &popts);
+            phase("planned");
             let report = execute(&p, &t.client, &ExecOptions::default()).await;
+            phase("executed");
             println!(
                 "Cluster {}: {} applied, {} deleted, {} abandoned, {} failed, {} skipped ({} retries)",
                 t.name, report.applies, report.deletes, report.abandons, report.failed, report.skipped, report.retries

@@ -146,3 +146,64 @@ fn plan_sync_and_drift_against_a_test_cluster() {
     assert!(out(&o).contains("KNV1036"), "{}", out(&o));
     rt.block_on(served.shutdown());
 }
+
+/// A source with errors must never reach a cluster, and never prune: `sync --once` refuses it.
+#[test]
+fn sync_refuses_a_bad_source_and_prunes_nothing() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = Cluster::new();
+    let served = rt
+        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..3 {
+        std::fs::write(
+            src.join(format!("ns{i}.yaml")),
+            format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-{i}\n"),
+        )
+        .unwrap();
+    }
+    let sync = || {
+        nomos(&[
+            "sync",
+            "--once",
+            "--path",
+            src.to_str().unwrap(),
+            "--source-format=unstructured",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+    };
+    assert!(sync().status.success());
+    assert!(cluster.get("v1", "Namespace", None, "team-2").is_some());
+    // Break the source: an invalid object makes the whole commit unsyncable.
+    std::fs::write(
+        src.join("bad.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n",
+    )
+    .unwrap();
+    let o = sync();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        out(&o).contains("nothing was planned or changed"),
+        "{}",
+        out(&o)
+    );
+    for i in 0..3 {
+        assert!(
+            cluster
+                .get("v1", "Namespace", None, &format!("team-{i}"))
+                .is_some(),
+            "team-{i} must survive a bad source"
+        );
+    }
+    rt.block_on(served.shutdown());
+}

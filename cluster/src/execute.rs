@@ -38,7 +38,7 @@ impl Default for ExecOptions {
         ExecOptions {
             field_manager: FIELD_MANAGER.to_string(),
             force: true,
-            concurrency: 8,
+            concurrency: 32,
             retry: RetryPolicy::default(),
             sync: SyncIdentity::default(),
             sleeper: Arc::new(TokioSleeper),

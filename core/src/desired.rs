@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -186,7 +187,7 @@ fn apply_rank(o: &Object, scope: Option<Scope>) -> u8 {
 /// `scope` tells the scope of each group-kind (see [`crate::pipeline::Repository::scope`]).
 pub fn build(
     pass: &Pass,
-    scope: impl Fn(&Object) -> Option<Scope>,
+    scope: impl Fn(&Object) -> Option<Scope> + Sync,
     opts: &StampOptions,
 ) -> DesiredState {
     let mut ranked: Vec<(u8, ObjectId, &Object)> = pass
@@ -195,12 +196,14 @@ pub fn build(
         .map(|o| (apply_rank(o, scope(o)), o.id(), o))
         .collect();
     ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let mut objects = Vec::with_capacity(ranked.len());
+    // Stamping (and hashing) is independent per object: do it on every core.
+    let objects: Vec<DesiredObject> = ranked
+        .into_par_iter()
+        .map(|(_, id, o)| stamp(o, id, &pass.cluster, scope(o).is_none(), opts))
+        .collect();
     let mut all = Sha256::new();
-    for (_, id, o) in ranked {
-        let d = stamp(o, id, &pass.cluster, scope(o).is_none(), opts);
+    for d in &objects {
         all.update(d.hash.as_bytes());
-        objects.push(d);
     }
     DesiredState {
         cluster: pass.cluster.clone(),

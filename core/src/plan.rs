@@ -32,8 +32,9 @@
 //! assert!(plan(&state, &live, &PlanOptions::default()).is_empty());
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -343,19 +344,20 @@ fn resource_error(code: Code, msg: String, d: &DesiredObject) -> Diagnostic {
 pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan {
     let ours = opts.sync.manager();
     let live_by_id: HashMap<ObjectId, &Value> = live.iter().map(|v| (id_of(v), v)).collect();
-    let mut declared: Vec<DesiredObject> = desired.objects.clone();
-    let declared_ids: BTreeSet<ObjectId> = declared.iter().map(|d| d.id.clone()).collect();
+    let declared_ids: HashSet<&ObjectId> = desired.objects.iter().map(|d| &d.id).collect();
 
     // Implicit namespaces.
+    let mut implicit: Vec<DesiredObject> = Vec::new();
     if opts.implicit_namespaces {
         let stamp = crate::desired::StampOptions {
             sync: opts.sync.clone(),
             source: desired.source.clone(),
             ..Default::default()
         };
-        let referenced: BTreeSet<String> = declared
+        let referenced: BTreeSet<&str> = desired
+            .objects
             .iter()
-            .map(|d| d.id.namespace.clone())
+            .map(|d| d.id.namespace.as_str())
             .filter(|n| !n.is_empty())
             .collect();
         for ns in referenced {
@@ -363,7 +365,7 @@ pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan 
                 group: String::new(),
                 kind: "Namespace".into(),
                 namespace: String::new(),
-                name: ns.clone(),
+                name: ns.to_string(),
             };
             if declared_ids.contains(&id) || ns == "config-management-system" {
                 continue;
@@ -373,75 +375,44 @@ pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan 
             {
                 continue; // exists and is not ours: leave it alone
             }
-            declared.push(implicit_namespace(&ns, &desired.cluster, &stamp));
+            implicit.push(implicit_namespace(ns, &desired.cluster, &stamp));
         }
     }
-    let declared_ids: BTreeSet<ObjectId> = declared.iter().map(|d| d.id.clone()).collect();
+    let declared: Vec<&DesiredObject> = desired.objects.iter().chain(implicit.iter()).collect();
+    let declared_ids: HashSet<&ObjectId> = declared.iter().map(|d| &d.id).collect();
 
+    // Decide per declared object (in parallel: drift comparison is the expensive part).
+    let decisions: Vec<(Option<PlanItem>, Option<Diagnostic>)> = declared
+        .par_iter()
+        .map(|d| {
+            let l = live_by_id.get(&d.id).copied();
+            let (action, error) = decide(d, l, &ours);
+            let item = action.map(|a| PlanItem {
+                id: d.id.clone(),
+                desired: a.applies().then(|| d.object.clone()),
+                live: l.cloned(),
+                action: a,
+                wave: 0,
+                depends_on: Vec::new(),
+            });
+            (item, error)
+        })
+        .collect();
     let mut errors = Vec::new();
-    let mut applies: Vec<(PlanItem, &DesiredObject)> = Vec::new();
-    let mut deletes: Vec<PlanItem> = Vec::new();
-    let mk =
-        |id: &ObjectId, action: Action, desired: Option<Value>, live: Option<&Value>| PlanItem {
-            id: id.clone(),
-            action,
-            wave: 0,
-            desired,
-            live: live.cloned(),
-            depends_on: Vec::new(),
-        };
-
-    for d in &declared {
-        let l = live_by_id.get(&d.id).copied();
-        let action = match (d.managed, l) {
-            (true, None) => Some(Action::Create),
-            (false, None) => None,
-            (managed, Some(l)) => {
-                let same_metadata = is_managed_by_config_sync(l) && manager_of(l) == ours;
-                let mutation_ignore = annotation(l, ann::LIFECYCLE_MUTATION) == Some("ignore")
-                    || annotation(&d.object, ann::LIFECYCLE_MUTATION) == Some("ignore");
-                if same_metadata {
-                    if !managed {
-                        Some(Action::Abandon)
-                    } else {
-                        let meta = drift(&metadata_only(&d.object), l);
-                        if mutation_ignore {
-                            (!meta.is_empty()).then_some(Action::UpdateMetadata)
-                        } else {
-                            let fields = drift(&d.object, l);
-                            (!fields.is_empty()).then_some(Action::Update { drift: fields })
-                        }
-                    }
-                } else if managed {
-                    if can_manage(&ours, l) {
-                        Some(if mutation_ignore {
-                            Action::UpdateMetadata
-                        } else {
-                            Action::Adopt
-                        })
-                    } else {
-                        let other = manager_of(l).to_string();
-                        errors.push(resource_error(
-                            Code::MANAGEMENT_CONFLICT,
-                            format!(
-                                "The {ours:?} reconciler detected a management conflict with the {other:?} reconciler. Remove the object from one of the sources of truth so that the object is only managed by one reconciler."
-                            ),
-                            d,
-                        ));
-                        Some(Action::Conflict { manager: other })
-                    }
-                } else if can_manage(&ours, l) && has_config_sync_metadata(l) {
-                    Some(Action::Abandon)
-                } else {
-                    None
-                }
-            }
-        };
-        if let Some(a) = action {
-            let desired_value = a.applies().then(|| d.object.clone());
-            applies.push((mk(&d.id, a, desired_value, l), d));
-        }
+    let mut applies: Vec<PlanItem> = Vec::new();
+    for (item, error) in decisions {
+        applies.extend(item);
+        errors.extend(error);
     }
+    let mut deletes: Vec<PlanItem> = Vec::new();
+    let mk = |id: &ObjectId, action: Action, live: Option<&Value>| PlanItem {
+        id: id.clone(),
+        action,
+        wave: 0,
+        desired: None,
+        live: live.cloned(),
+        depends_on: Vec::new(),
+    };
 
     let mut managed_live = 0usize;
     for (id, l) in &live_by_id {
@@ -465,7 +436,7 @@ pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan 
         } else {
             Action::Delete
         };
-        deletes.push(mk(id, action, None, Some(l)));
+        deletes.push(mk(id, action, Some(l)));
     }
     managed_live += declared
         .iter()
@@ -517,6 +488,59 @@ pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan 
     order(applies, deletes, &declared, errors)
 }
 
+/// The row of Config Sync's table for one declared object and its live version.
+fn decide(
+    d: &DesiredObject,
+    l: Option<&Value>,
+    ours: &str,
+) -> (Option<Action>, Option<Diagnostic>) {
+    let Some(l) = l else {
+        return (d.managed.then_some(Action::Create), None);
+    };
+    let same_metadata = is_managed_by_config_sync(l) && manager_of(l) == ours;
+    let mutation_ignore = annotation(l, ann::LIFECYCLE_MUTATION) == Some("ignore")
+        || annotation(&d.object, ann::LIFECYCLE_MUTATION) == Some("ignore");
+    if same_metadata {
+        if !d.managed {
+            return (Some(Action::Abandon), None);
+        }
+        if mutation_ignore {
+            let meta = drift(&metadata_only(&d.object), l);
+            return ((!meta.is_empty()).then_some(Action::UpdateMetadata), None);
+        }
+        let fields = drift(&d.object, l);
+        return (
+            (!fields.is_empty()).then_some(Action::Update { drift: fields }),
+            None,
+        );
+    }
+    if d.managed {
+        if can_manage(ours, l) {
+            return (
+                Some(if mutation_ignore {
+                    Action::UpdateMetadata
+                } else {
+                    Action::Adopt
+                }),
+                None,
+            );
+        }
+        let other = manager_of(l).to_string();
+        let e = resource_error(
+            Code::MANAGEMENT_CONFLICT,
+            format!(
+                "The {ours:?} reconciler detected a management conflict with the {other:?} reconciler. Remove the object from one of the sources of truth so that the object is only managed by one reconciler."
+            ),
+            d,
+        );
+        return (Some(Action::Conflict { manager: other }), Some(e));
+    }
+    if can_manage(ours, l) && has_config_sync_metadata(l) {
+        return (Some(Action::Abandon), None);
+    }
+    (None, None)
+}
+
 fn metadata_only(v: &Value) -> Value {
     let mut m = serde_json::Map::new();
     if let Some(md) = v.get("metadata").and_then(Value::as_object) {
@@ -546,7 +570,7 @@ fn metadata_only(v: &Value) -> Value {
 fn dependencies(
     d: &DesiredObject,
     crds: &HashMap<(String, String), ObjectId>,
-    declared: &BTreeSet<ObjectId>,
+    declared: &HashSet<&ObjectId>,
 ) -> Result<Vec<ObjectId>, String> {
     let mut deps = Vec::new();
     if !d.id.namespace.is_empty() {
@@ -570,12 +594,12 @@ fn dependencies(
 }
 
 fn order(
-    applies: Vec<(PlanItem, &DesiredObject)>,
+    applies: Vec<PlanItem>,
     mut deletes: Vec<PlanItem>,
-    declared: &[DesiredObject],
+    declared: &[&DesiredObject],
     mut errors: Vec<Diagnostic>,
 ) -> Plan {
-    let declared_ids: BTreeSet<ObjectId> = declared.iter().map(|d| d.id.clone()).collect();
+    let declared_ids: HashSet<&ObjectId> = declared.iter().map(|d| &d.id).collect();
     let crds: HashMap<(String, String), ObjectId> = declared
         .iter()
         .filter(|d| d.id.group == "apiextensions.k8s.io" && d.id.kind == "CustomResourceDefinition")
@@ -587,7 +611,7 @@ fn order(
         })
         .collect();
     // Waves over every declared object (so a dependency with nothing to do still orders).
-    let mut deps: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
+    let mut deps: HashMap<ObjectId, Vec<ObjectId>> = HashMap::with_capacity(declared.len());
     for d in declared {
         match dependencies(d, &crds, &declared_ids) {
             Ok(v) => {
@@ -599,13 +623,13 @@ fn order(
             }
         }
     }
-    let mut wave: BTreeMap<ObjectId, usize> = BTreeMap::new();
-    let mut on_stack = BTreeSet::new();
+    let mut wave: HashMap<ObjectId, usize> = HashMap::with_capacity(declared.len());
+    let mut on_stack = HashSet::new();
     fn visit(
         id: &ObjectId,
-        deps: &BTreeMap<ObjectId, Vec<ObjectId>>,
-        wave: &mut BTreeMap<ObjectId, usize>,
-        on_stack: &mut BTreeSet<ObjectId>,
+        deps: &HashMap<ObjectId, Vec<ObjectId>>,
+        wave: &mut HashMap<ObjectId, usize>,
+        on_stack: &mut HashSet<ObjectId>,
         cycle: &mut Option<ObjectId>,
     ) -> usize {
         if let Some(w) = wave.get(id) {
@@ -629,8 +653,8 @@ fn order(
         w
     }
     let mut cycle = None;
-    for id in deps.keys() {
-        visit(id, &deps, &mut wave, &mut on_stack, &mut cycle);
+    for d in declared {
+        visit(&d.id, &deps, &mut wave, &mut on_stack, &mut cycle);
     }
     if let Some(id) = cycle {
         errors.push(Diagnostic::new(
@@ -642,7 +666,7 @@ fn order(
     }
     let mut items: Vec<PlanItem> = applies
         .into_iter()
-        .map(|(mut i, _)| {
+        .map(|mut i| {
             i.wave = wave.get(&i.id).copied().unwrap_or(0);
             i.depends_on = deps.get(&i.id).cloned().unwrap_or_default();
             i

@@ -1,3 +1,5 @@
+use std::collections::{BTreeMap, BTreeSet};
+
 use proptest::prelude::*;
 use serde_json::json;
 
