@@ -149,9 +149,8 @@ async fn run_once(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -
                 .as_ref()
                 .ok_or_else(|| Error::InvalidObject("plan item has no desired object".into()))?;
             client
-                .apply(desired, &opts.field_manager, opts.force)
+                .apply_discarding(desired, &opts.field_manager, opts.force)
                 .await
-                .map(drop)
         }
         Action::Delete => {
             let obj: &Value = item

@@ -79,6 +79,28 @@ impl ClusterClient {
         to_value(out, &m)
     }
 
+    /// Server-side apply like [`ClusterClient::apply`], without decoding the stored object the
+    /// server returns (the executor does not need it; decoding costs as much as encoding).
+    pub async fn apply_discarding(
+        &self,
+        obj: &Value,
+        field_manager: &str,
+        force: bool,
+    ) -> Result<()> {
+        let gvk = gvk_of(obj)?;
+        let name = meta_str(obj, "name")
+            .ok_or_else(|| Error::InvalidObject("missing metadata.name".into()))?;
+        let m = self.resolve(&gvk).await?;
+        let mut params = PatchParams::apply(field_manager);
+        params.force = force;
+        let api = self.api(&m, meta_str(obj, "namespace"));
+        let req = kube::core::Request::new(api.resource_url())
+            .patch(name, &params, &Patch::Apply(obj))
+            .map_err(kube::Error::BuildRequest)?;
+        self.client.request::<serde::de::IgnoredAny>(req).await?;
+        Ok(())
+    }
+
     /// Get one object; `None` when it does not exist.
     pub async fn get(
         &self,
