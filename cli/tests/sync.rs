@@ -207,3 +207,156 @@ fn sync_refuses_a_bad_source_and_prunes_nothing() {
     }
     rt.block_on(served.shutdown());
 }
+
+/// The real-world repository into an empty cluster: every CRD applied (and served) before its
+/// custom resources, List documents flattened, every object present; a second sync writes nothing.
+#[test]
+fn kube_prometheus_syncs_into_an_empty_cluster_and_resyncs_without_writes() {
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/realworld/kube-prometheus/manifests");
+    assert!(
+        manifests.is_dir(),
+        "{} is missing (shared/ lives beside the checkout)",
+        manifests.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = Cluster::new();
+    let served = rt
+        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let sync = || {
+        nomos(&[
+            "sync",
+            "--once",
+            "--path",
+            manifests.to_str().unwrap(),
+            "--source-format=unstructured",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+    };
+
+    let o = sync();
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(out(&o).contains(" 0 failed, 0 skipped"), "{}", out(&o));
+    // Custom resources exist, so their CRDs were applied and served first.
+    assert!(
+        cluster
+            .get(
+                "monitoring.coreos.com/v1",
+                "Prometheus",
+                Some("monitoring"),
+                "k8s"
+            )
+            .is_some()
+    );
+    assert!(
+        cluster
+            .get(
+                "monitoring.coreos.com/v1",
+                "Alertmanager",
+                Some("monitoring"),
+                "main"
+            )
+            .is_some()
+    );
+    // Objects from List documents were flattened and applied.
+    let lists = [
+        "prometheus-roleBindingConfig.yaml",
+        "prometheus-roleSpecificNamespaces.yaml",
+        "prometheus-roleBindingSpecificNamespaces.yaml",
+    ];
+    for f in lists {
+        let text = std::fs::read_to_string(manifests.join(f)).unwrap_or_default();
+        if text.is_empty() {
+            continue;
+        }
+        let doc = nomos_core::yaml::parse(&text, &Default::default())
+            .unwrap()
+            .documents
+            .remove(0)
+            .value;
+        for item in doc["items"].as_array().cloned().unwrap_or_default() {
+            let md = &item["metadata"];
+            assert!(
+                cluster
+                    .get(
+                        item["apiVersion"].as_str().unwrap(),
+                        item["kind"].as_str().unwrap(),
+                        md["namespace"].as_str(),
+                        md["name"].as_str().unwrap()
+                    )
+                    .is_some(),
+                "{f}: {} {} missing",
+                item["kind"],
+                md["name"]
+            );
+        }
+    }
+    // Every declared object is present.
+    let files: Vec<nomos_core::SourceFile> = walk(&manifests);
+    let r = nomos_core::vet(
+        &files,
+        &nomos_core::VetOptions::new(nomos_core::SourceFormat::Unstructured),
+    );
+    let pass = &r.passes[0];
+    assert!(pass.objects.len() > 100);
+    for o in &pass.objects {
+        assert!(
+            cluster
+                .get(
+                    o.api_version(),
+                    o.kind(),
+                    Some(o.namespace()).filter(|n| !n.is_empty()),
+                    o.name()
+                )
+                .is_some(),
+            "{} missing",
+            o.id()
+        );
+    }
+    // A second sync writes nothing.
+    let rv = cluster.resource_version();
+    let o = sync();
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        out(&o).contains("0 applied, 0 deleted, 0 abandoned"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(
+        cluster.resource_version(),
+        rv,
+        "the second sync wrote something"
+    );
+    rt.block_on(served.shutdown());
+}
+
+fn walk(root: &Path) -> Vec<nomos_core::SourceFile> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if nomos_core::read::wants_file(&rel, nomos_core::SourceFormat::Unstructured) {
+                out.push(nomos_core::SourceFile::new(
+                    rel,
+                    std::fs::read(e.path()).unwrap(),
+                ));
+            }
+        }
+    }
+    out
+}
