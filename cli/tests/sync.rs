@@ -360,3 +360,163 @@ fn walk(root: &Path) -> Vec<nomos_core::SourceFile> {
     }
     out
 }
+
+/// Create, adopt, conflict, mutation: ignore, prune, deletion: detach, special namespaces,
+/// managed: disabled, and unmanaged objects in managed namespaces, end to end.
+#[test]
+fn lifecycle_rules_end_to_end() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = Cluster::new();
+    let served = rt
+        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let kc = tmp.path().join("kubeconfig");
+    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let put = |name: &str, text: &str| std::fs::write(src.join(name), text).unwrap();
+    let rm = |name: &str| std::fs::remove_file(src.join(name)).unwrap();
+    let cm = |name: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: shop\n{annotations}data:\n  k: declared\n"
+        )
+    };
+    let ext = cluster.external("kubectl");
+    // Already on the cluster: one to adopt, one stranger, one managed by another reconciler.
+    let create = |name: &str, annotations: serde_json::Value| {
+        ext.create(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "shop", "annotations": annotations}, "data": {"k": "old"}}))
+            .unwrap()
+    };
+    ext.create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .unwrap();
+    create("adopt-me", json!({}));
+    create("stranger", json!({}));
+    create(
+        "theirs",
+        json!({"configmanagement.gke.io/managed": "enabled", "configsync.gke.io/resource-id": "_configmap_shop_theirs", "configsync.gke.io/manager": ":root_other"}),
+    );
+
+    put(
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+    );
+    put(
+        "default.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: default\n",
+    );
+    put("a.yaml", &cm("a", ""));
+    put(
+        "b.yaml",
+        &cm(
+            "b",
+            "  annotations:\n    client.lifecycle.config.k8s.io/deletion: detach\n",
+        ),
+    );
+    put(
+        "c.yaml",
+        &cm(
+            "c",
+            "  annotations:\n    client.lifecycle.config.k8s.io/mutation: ignore\n",
+        ),
+    );
+    put("adopt.yaml", &cm("adopt-me", ""));
+    put("theirs.yaml", &cm("theirs", ""));
+    let sync = || {
+        nomos(&[
+            "sync",
+            "--once",
+            "--path",
+            src.to_str().unwrap(),
+            "--source-format=unstructured",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+    };
+    let get = |name: &str| cluster.get("v1", "ConfigMap", Some("shop"), name);
+    let managed = |v: &serde_json::Value| {
+        v["metadata"]["annotations"]["configmanagement.gke.io/managed"] == "enabled"
+    };
+
+    let o = sync();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the conflict is an error:\n{}",
+        out(&o)
+    );
+    assert!(out(&o).contains("KNV1060"), "{}", out(&o));
+    assert_eq!(
+        get("theirs").unwrap()["data"]["k"],
+        "old",
+        "the other reconciler keeps its object"
+    );
+    assert!(managed(&get("a").unwrap()));
+    let adopted = get("adopt-me").unwrap();
+    assert!(
+        managed(&adopted) && adopted["data"]["k"] == "declared",
+        "adopted: {adopted}"
+    );
+    assert!(
+        get("stranger").unwrap()["metadata"]
+            .get("annotations")
+            .is_none_or(|a| a.get("configmanagement.gke.io/managed").is_none()),
+        "unmanaged objects are untouched"
+    );
+
+    rm("theirs.yaml");
+    assert!(sync().status.success());
+    // mutation: ignore — an edit on the cluster stays.
+    ext.merge_patch(
+        "v1",
+        "ConfigMap",
+        Some("shop"),
+        "c",
+        &json!({"data": {"k": "edited"}}),
+    )
+    .unwrap();
+    assert!(sync().status.success());
+    assert_eq!(get("c").unwrap()["data"]["k"], "edited");
+
+    // Prune: a is deleted; b (deletion: detach) and the special namespace default are abandoned.
+    rm("a.yaml");
+    rm("b.yaml");
+    rm("default.yaml");
+    let o = sync();
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(get("a").is_none(), "a pruned");
+    let b = get("b").expect("b is left on the cluster");
+    assert!(!managed(&b), "b abandoned: {b}");
+    let default_ns = cluster
+        .get("v1", "Namespace", None, "default")
+        .expect("default namespace stays");
+    assert!(
+        default_ns["metadata"]
+            .get("annotations")
+            .is_none_or(|a| a.get("configsync.gke.io/resource-id").is_none()),
+        "{default_ns}"
+    );
+    assert!(get("stranger").is_some());
+
+    // managed: disabled — stop managing, strip our metadata, keep the object.
+    put(
+        "adopt.yaml",
+        &cm(
+            "adopt-me",
+            "  annotations:\n    configmanagement.gke.io/managed: disabled\n",
+        ),
+    );
+    assert!(sync().status.success());
+    let a = get("adopt-me").expect("kept");
+    assert!(
+        a["metadata"]["annotations"]
+            .get("configsync.gke.io/resource-id")
+            .is_none(),
+        "{a}"
+    );
+    rt.block_on(served.shutdown());
+}
