@@ -95,8 +95,13 @@ fn load(a: &ClusterArgs) -> Result<(Repository, SourceFormat, PathBuf)> {
 
 /// The validated pass for a cluster; an error if the source is not syncable for it (so a bad
 /// source can never turn into an empty desired state that prunes everything).
-fn pass_for(repo: &Repository, cluster: &str) -> Result<nomos_core::Pass> {
-    let pass = repo.pass(cluster);
+fn pass_for(repo: &mut Repository, cluster: &str, only: bool) -> Result<nomos_core::Pass> {
+    // With a single cluster the declared objects move into its pass instead of being copied.
+    let pass = if only {
+        repo.take_pass(cluster)
+    } else {
+        repo.pass(cluster)
+    };
     if !pass.is_syncable() {
         bail!(
             "the source has errors for cluster {cluster:?}; nothing was planned or changed:\n{}",
@@ -119,7 +124,7 @@ fn stamp_options(format: SourceFormat, root: &std::path::Path) -> StampOptions {
 }
 
 pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
-    let (repo, format, root) = load(&a)?;
+    let (mut repo, format, root) = load(&a)?;
     let stamp = stamp_options(format, &root);
     let popts = PlanOptions {
         allow_mass_prune: a.allow_mass_prune,
@@ -128,9 +133,11 @@ pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let mut changes = false;
-        for t in targets(&a).await? {
-            let pass = pass_for(&repo, &t.name)?;
-            let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+        let targets = targets(&a).await?;
+        let only = targets.len() == 1;
+        for t in targets {
+            let pass = pass_for(&mut repo, &t.name, only)?;
+            let state = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
             let live = live_state(&t.client, &state, &stamp.sync, 8)
                 .await
                 .with_context(|| format!("reading cluster {}", t.name))?;
@@ -174,7 +181,7 @@ pub fn run_sync(a: SyncArgs) -> Result<ExitCode> {
             eprintln!("[{:>8.1} ms] {what}", t0.elapsed().as_secs_f64() * 1e3);
         }
     };
-    let (repo, format, root) = load(&a)?;
+    let (mut repo, format, root) = load(&a)?;
     phase("read the source");
     let stamp = stamp_options(format, &root);
     let popts = PlanOptions {
@@ -184,9 +191,11 @@ pub fn run_sync(a: SyncArgs) -> Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let mut ok = true;
-        for t in targets(&a).await? {
-            let pass = pass_for(&repo, &t.name)?;
-            let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+        let targets = targets(&a).await?;
+        let only = targets.len() == 1;
+        for t in targets {
+            let pass = pass_for(&mut repo, &t.name, only)?;
+            let state = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
             phase("validated and built the desired state");
             let live = live_state(&t.client, &state, &stamp.sync, 8).await.with_context(|| format!("reading cluster {}", t.name))?;
             phase("read the live state");

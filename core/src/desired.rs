@@ -190,23 +190,44 @@ pub fn build(
     scope: impl Fn(&Object) -> Option<Scope> + Sync,
     opts: &StampOptions,
 ) -> DesiredState {
-    let mut ranked: Vec<(u8, ObjectId, &Object)> = pass
-        .objects
-        .iter()
-        .map(|o| (apply_rank(o, scope(o)), o.id(), o))
+    assemble(&pass.cluster, pass.objects.to_vec(), scope, opts)
+}
+
+/// [`build`], consuming the pass: its objects are stamped in place instead of copied (less
+/// memory and time for large repositories).
+pub fn build_owned(
+    pass: Pass,
+    scope: impl Fn(&Object) -> Option<Scope> + Sync,
+    opts: &StampOptions,
+) -> DesiredState {
+    assemble(&pass.cluster, pass.objects, scope, opts)
+}
+
+fn assemble(
+    cluster: &str,
+    objects: Vec<Object>,
+    scope: impl Fn(&Object) -> Option<Scope> + Sync,
+    opts: &StampOptions,
+) -> DesiredState {
+    let mut ranked: Vec<(u8, ObjectId, Object)> = objects
+        .into_iter()
+        .map(|o| (apply_rank(&o, scope(&o)), o.id(), o))
         .collect();
     ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     // Stamping (and hashing) is independent per object: do it on every core.
     let objects: Vec<DesiredObject> = ranked
         .into_par_iter()
-        .map(|(_, id, o)| stamp(o, id, &pass.cluster, scope(o).is_none(), opts))
+        .map(|(_, id, o)| {
+            let unknown = scope(&o).is_none();
+            stamp(o, id, cluster, unknown, opts)
+        })
         .collect();
     let mut all = Sha256::new();
     for d in &objects {
         all.update(d.hash.as_bytes());
     }
     DesiredState {
-        cluster: pass.cluster.clone(),
+        cluster: cluster.to_string(),
         sync: opts.sync.clone(),
         source: opts.source.clone(),
         objects,
@@ -215,16 +236,18 @@ pub fn build(
 }
 
 fn stamp(
-    o: &Object,
+    o: Object,
     id: ObjectId,
     cluster: &str,
     unknown_scope: bool,
     opts: &StampOptions,
 ) -> DesiredObject {
-    let mut s = o.clone();
     let managed = o.annotation(ann::MANAGED) != Some("disabled");
     let source_path = crate::diag::join_source(&opts.source.dir, &o.origin.file);
     let gvk = o.gvk();
+    let is_namespace = o.is("", "Namespace");
+    let special_ns = is_namespace && SPECIAL_NAMESPACES.contains(&o.name());
+    let mut s = o;
     if managed {
         s.set_annotation(ann::MANAGED, "enabled");
         s.set_annotation(ann::RESOURCE_ID, &id.resource_id());
@@ -241,10 +264,10 @@ fn stamp(
         if unknown_scope {
             s.set_annotation(ann::UNKNOWN_SCOPE, "true");
         }
-        if o.is("", "Namespace") && SPECIAL_NAMESPACES.contains(&o.name()) {
+        if special_ns {
             s.set_annotation(ann::LIFECYCLE_DELETION, "detach");
         }
-        if o.is("", "Namespace") && opts.format == Some(SourceFormat::Hierarchy) {
+        if is_namespace && opts.format == Some(SourceFormat::Hierarchy) {
             hnc(&mut s);
         }
         s.set_label(ann::MANAGED_BY_LABEL, ann::MANAGED_BY_VALUE);
@@ -346,10 +369,10 @@ pub fn implicit_namespace(name: &str, cluster: &str, opts: &StampOptions) -> Des
         pos: Default::default(),
         item: None,
     };
-    let o = Object::new(value, origin);
+    let o = Object::new(value, origin.clone());
     let id = o.id();
-    let mut d = stamp(&o, id, cluster, false, opts);
-    let mut obj = Object::new(d.object, o.origin.clone());
+    let mut d = stamp(o, id, cluster, false, opts);
+    let mut obj = Object::new(d.object, origin);
     obj.set_annotation(ann::LIFECYCLE_DELETION, "detach");
     obj.remove_annotation(ann::SOURCE_PATH);
     d.object = obj.value;

@@ -463,10 +463,10 @@ impl Repository {
         errors: &mut Vec<Diagnostic>,
     ) -> Vec<Object> {
         let opts = &self.options;
-        let selectors: HashMap<&str, Option<LabelSelector>> = objects
+        let selectors: HashMap<String, Option<LabelSelector>> = objects
             .iter()
             .filter(|o| o.is("configmanagement.gke.io", "NamespaceSelector"))
-            .map(|o| (o.name(), LabelSelector::of_selector_object(o)))
+            .map(|o| (o.name().to_string(), LabelSelector::of_selector_object(o)))
             .collect();
         let namespaces: Vec<(String, BTreeMap<String, String>)> = objects
             .iter()
@@ -478,8 +478,8 @@ impl Repository {
             .clone()
             .unwrap_or_else(|| "default".to_string());
         let mut out = Vec::with_capacity(objects.len());
-        for o in &objects {
-            let scope = self.scopes.of(o);
+        for mut o in objects {
+            let scope = self.scopes.of(&o);
             if scope == Some(Scope::Namespaced)
                 && o.namespace().is_empty()
                 && let Some(name) = o.annotation(ann::NAMESPACE_SELECTOR)
@@ -494,7 +494,7 @@ impl Repository {
                                 ann::NAMESPACE_SELECTOR
                             ),
                         )
-                        .with_resource(ResourceRef::of(o, &opts.source_prefix)),
+                        .with_resource(ResourceRef::of(&o, &opts.source_prefix)),
                     ),
                     Some(None) => {}
                     Some(Some(sel)) => {
@@ -509,7 +509,6 @@ impl Repository {
                 }
                 continue;
             }
-            let mut o = o.clone();
             if scope == Some(Scope::Namespaced) && o.namespace().is_empty() {
                 o.set_namespace(&default_ns);
             }
