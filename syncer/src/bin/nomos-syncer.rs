@@ -217,6 +217,9 @@ async fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     if let Err(e) = init_logs(&args.log_format) {
