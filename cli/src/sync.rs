@@ -123,28 +123,48 @@ fn stamp_options(format: SourceFormat, root: &std::path::Path) -> StampOptions {
     }
 }
 
-pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
-    let (mut repo, format, root) = load(&a)?;
+/// What planning one cluster needs, computed the same way for `plan` and `sync`.
+struct Planned {
+    target: Target,
+    plan: plan::Plan,
+}
+
+/// Read the source once, then for each target: its pass, desired state, live state and plan.
+/// `phase` reports progress (for `--timings`).
+async fn plan_all(a: &ClusterArgs, phase: &dyn Fn(&str)) -> Result<Vec<Planned>> {
+    let (mut repo, format, root) = load(a)?;
+    phase("read the source");
     let stamp = stamp_options(format, &root);
     let popts = PlanOptions {
         allow_mass_prune: a.allow_mass_prune,
         implicit_namespaces: format == SourceFormat::Unstructured,
         ..Default::default()
     };
+    let targets = targets(a).await?;
+    let only = targets.len() == 1;
+    let mut out = Vec::with_capacity(targets.len());
+    for t in targets {
+        let pass = pass_for(&mut repo, &t.name, only)?;
+        let state = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
+        phase("validated and built the desired state");
+        let live = live_state(&t.client, &state, &stamp.sync, 8)
+            .await
+            .with_context(|| format!("reading cluster {}", t.name))?;
+        phase("read the live state");
+        warn_skipped(&t.name, &live);
+        let plan = plan::plan(&state, &live.objects, &popts);
+        phase("planned");
+        out.push(Planned { target: t, plan });
+    }
+    Ok(out)
+}
+
+pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let mut changes = false;
-        let targets = targets(&a).await?;
-        let only = targets.len() == 1;
-        for t in targets {
-            let pass = pass_for(&mut repo, &t.name, only)?;
-            let state = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
-            let live = live_state(&t.client, &state, &stamp.sync, 8)
-                .await
-                .with_context(|| format!("reading cluster {}", t.name))?;
-            let p = plan::plan(&state, &live.objects, &popts);
-            print!("{}", plan::render(&p, &t.name));
-            warn_skipped(&t.name, &live);
-            changes |= !p.is_empty();
+        for p in plan_all(&a, &|_| {}).await? {
+            print!("{}", plan::render(&p.plan, &p.target.name));
+            changes |= !p.plan.is_empty();
         }
         Ok(if changes {
             ExitCode::from(2)
@@ -181,27 +201,9 @@ pub fn run_sync(a: SyncArgs) -> Result<ExitCode> {
             eprintln!("[{:>8.1} ms] {what}", t0.elapsed().as_secs_f64() * 1e3);
         }
     };
-    let (mut repo, format, root) = load(&a)?;
-    phase("read the source");
-    let stamp = stamp_options(format, &root);
-    let popts = PlanOptions {
-        allow_mass_prune: a.allow_mass_prune,
-        implicit_namespaces: format == SourceFormat::Unstructured,
-        ..Default::default()
-    };
     runtime()?.block_on(async {
         let mut ok = true;
-        let targets = targets(&a).await?;
-        let only = targets.len() == 1;
-        for t in targets {
-            let pass = pass_for(&mut repo, &t.name, only)?;
-            let state = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
-            phase("validated and built the desired state");
-            let live = live_state(&t.client, &state, &stamp.sync, 8).await.with_context(|| format!("reading cluster {}", t.name))?;
-            phase("read the live state");
-            warn_skipped(&t.name, &live);
-            let p = plan::plan(&state, &live.objects, &popts);
-            phase("planned");
+        for Planned { target: t, plan: p } in plan_all(&a, &phase).await? {
             let report = execute(&p, &t.client, &ExecOptions::default()).await;
             phase("executed");
             println!(

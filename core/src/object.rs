@@ -110,6 +110,29 @@ pub struct ObjectId {
 }
 
 impl ObjectId {
+    /// The identity of a JSON object (as read from a file or returned by the API server);
+    /// missing fields are empty strings.
+    pub fn of_value(v: &Value) -> ObjectId {
+        let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+        let md = |k: &str| {
+            v.get("metadata")
+                .and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        ObjectId {
+            group: field("apiVersion")
+                .split_once('/')
+                .map(|(g, _)| g)
+                .unwrap_or("")
+                .to_string(),
+            kind: field("kind").to_string(),
+            namespace: md("namespace"),
+            name: md("name"),
+        }
+    }
+
     /// The `configsync.gke.io/resource-id` value: `<group>_<lowercase kind>[_<namespace>]_<name>`.
     pub fn resource_id(&self) -> String {
         let kind = self.kind.to_lowercase();

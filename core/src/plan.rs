@@ -161,28 +161,7 @@ impl Plan {
 }
 
 fn id_of(v: &Value) -> ObjectId {
-    let api = v.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    let md = v.get("metadata");
-    let s = |k: &str| {
-        md.and_then(|m| m.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    ObjectId {
-        group: api
-            .split_once('/')
-            .map(|(g, _)| g)
-            .unwrap_or("")
-            .to_string(),
-        kind: v
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        namespace: s("namespace"),
-        name: s("name"),
-    }
+    ObjectId::of_value(v)
 }
 
 fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
