@@ -12,6 +12,8 @@ use nomos_core::{Code, Diagnostic, ObjectId};
 use serde_json::Value;
 
 use crate::client::ClusterClient;
+use futures::future::BoxFuture;
+
 use crate::error::{Error, Result};
 use crate::ops::{FIELD_MANAGER, gvk_of};
 use crate::retry::{RetryPolicy, Sleeper, TokioSleeper, with_retries};
@@ -260,8 +262,15 @@ pub async fn execute(plan: &Plan, client: &ClusterClient, opts: &ExecOptions) ->
                 runnable.push((n, item));
             }
         }
-        let done: Vec<(usize, ItemReport)> = futures::stream::iter(runnable)
-            .map(|(n, item)| async move { (n, run_item(item, client, opts).await) })
+        // Boxed with an explicit `Send` bound: lets callers await `execute` inside
+        // `tokio::spawn` (the unboxed closure trips rustc #102211).
+        let futures: Vec<BoxFuture<'_, (usize, ItemReport)>> = runnable
+            .into_iter()
+            .map(|(n, item)| -> BoxFuture<'_, (usize, ItemReport)> {
+                Box::pin(async move { (n, run_item(item, client, opts).await) })
+            })
+            .collect();
+        let done: Vec<(usize, ItemReport)> = futures::stream::iter(futures)
             .buffer_unordered(opts.concurrency.max(1))
             .collect()
             .await;

@@ -496,3 +496,18 @@ async fn https_kubeconfig_builds_a_tls_client() {
         "{err:?}"
     );
 }
+
+/// `execute` can run inside a spawned task (its future is `Send`).
+#[tokio::test]
+async fn execute_is_send() {
+    let c = nomos_testcluster::Cluster::new();
+    let client =
+        nomos_cluster::ClusterClient::from_client(kube::Client::new(c.service(), "default"));
+    let plan = nomos_core::plan::Plan::default();
+    let report = tokio::spawn(async move {
+        nomos_cluster::execute(&plan, &client, &nomos_cluster::ExecOptions::default()).await
+    })
+    .await
+    .unwrap();
+    assert!(report.is_success());
+}

@@ -26,9 +26,6 @@
 //! * Corrections of one cluster run one at a time (a burst of drift is corrected serially).
 //! * kube's watcher reconnects with its own backoff (up to ~30 s after a long outage); the
 //!   syncer's own waits go through the injected sleeper.
-//! * Plan execution runs on a blocking helper thread (`Handle::block_on`): the future of
-//!   `nomos_cluster::execute` cannot be proven `Send` for every lifetime (rustc #102211), so it
-//!   cannot be awaited directly inside a spawned task.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

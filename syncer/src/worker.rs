@@ -678,21 +678,9 @@ async fn watch_kind(
 
 type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
-/// `nomos_cluster::execute` on a blocking thread of the runtime. Its future's auto traits are
-/// not provable for every lifetime (rustc #102211: a higher-ranked closure inside it), so it
-/// cannot be awaited inside a `tokio::spawn`ed task; `Handle::block_on` needs no `Send`.
+/// `nomos_cluster::execute` (its future is `Send`, so it runs on this task).
 async fn execute(p: &Plan, c: &ClusterClient, o: &ExecOptions) -> ExecReport {
-    let (p, c, o) = (p.clone(), c.clone(), o.clone());
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(nomos_cluster::execute(&p, &c, &o)))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "plan execution panicked");
-            ExecReport {
-                failed: 1,
-                ..ExecReport::default()
-            }
-        })
+    nomos_cluster::execute(p, c, o).await
 }
 
 /// `nomos_cluster::live_state`, boxed as `Send`.
