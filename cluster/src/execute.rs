@@ -158,7 +158,7 @@ async fn run_once(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -
             let obj: &Value = item
                 .live
                 .as_ref()
-                .or(item.desired.as_ref())
+                .or(item.desired.as_deref())
                 .ok_or_else(|| Error::InvalidObject("plan item has no live object".into()))?;
             client
                 .delete(&gvk_of(obj)?, ns, &item.id.name)

@@ -2,6 +2,7 @@
 //! Sync writes (reference section 4.1), in apply order, with a content hash per object.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use rayon::prelude::*;
@@ -130,8 +131,9 @@ impl SourceInfo {
 pub struct DesiredObject {
     pub id: ObjectId,
     pub gvk: Gvk,
-    /// The object exactly as it should be applied, metadata stamped.
-    pub object: Value,
+    /// The object exactly as it should be applied, metadata stamped (shared: plans and
+    /// syncers hold it without copying).
+    pub object: Arc<Value>,
     /// `false` for objects declared with `configmanagement.gke.io/managed: disabled`.
     pub managed: bool,
     /// The `configmanagement.gke.io/source-path` value.
@@ -289,7 +291,7 @@ fn stamp(
     DesiredObject {
         id,
         gvk,
-        object: s.value,
+        object: Arc::new(s.value),
         managed,
         source_path,
         hash,
@@ -372,10 +374,10 @@ pub fn implicit_namespace(name: &str, cluster: &str, opts: &StampOptions) -> Des
     let o = Object::new(value, origin.clone());
     let id = o.id();
     let mut d = stamp(o, id, cluster, false, opts);
-    let mut obj = Object::new(d.object, origin);
+    let mut obj = Object::new(Arc::unwrap_or_clone(d.object), origin);
     obj.set_annotation(ann::LIFECYCLE_DELETION, "detach");
     obj.remove_annotation(ann::SOURCE_PATH);
-    d.object = obj.value;
+    d.object = Arc::new(obj.value);
     d.source_path = String::new();
     d.hash = content_hash(&d.object);
     d

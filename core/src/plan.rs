@@ -28,11 +28,12 @@
 //! assert_eq!(actions, [("Namespace/shop".to_string(), "create"), ("ConfigMap/shop/app".to_string(), "create")]);
 //!
 //! // Once applied, nothing is left to do.
-//! let live: Vec<_> = state.objects.iter().map(|d| d.object.clone()).chain([p.items[0].desired.clone().unwrap()]).collect();
+//! let live: Vec<_> = state.objects.iter().map(|d| serde_json::Value::clone(&d.object)).chain([serde_json::Value::clone(p.items[0].desired.as_ref().unwrap())]).collect();
 //! assert!(plan(&state, &live, &PlanOptions::default()).is_empty());
 //! ```
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -101,7 +102,7 @@ pub struct PlanItem {
     pub wave: usize,
     /// The object to apply (stamped), for applying actions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub desired: Option<Value>,
+    pub desired: Option<Arc<Value>>,
     /// The live object, when there is one.
     #[serde(skip)]
     pub live: Option<Value>,
@@ -368,7 +369,7 @@ pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan 
             let (action, error) = decide(d, l, &ours);
             let item = action.map(|a| PlanItem {
                 id: d.id.clone(),
-                desired: a.applies().then(|| d.object.clone()),
+                desired: a.applies().then(|| Arc::clone(&d.object)),
                 live: l.cloned(),
                 action: a,
                 wave: 0,

@@ -296,7 +296,7 @@ pub(crate) fn compile(
     let mut options = nomos_core::Options::new(cfg.format);
     options.source_prefix = cfg.source_repo.clone();
     options.k8s_version = cfg.k8s_version.clone();
-    let repo = Repository::load(
+    let mut repo = Repository::load(
         &snap.files,
         snap.api_resources
             .as_ref()
@@ -304,19 +304,25 @@ pub(crate) fn compile(
         options,
     );
     let stamp = cfg.stamp();
-    for n in names {
-        let pass = repo.pass(n);
+    for (i, n) in names.iter().enumerate() {
+        // The last pass takes the declared objects instead of copying them.
+        let pass = if i + 1 == names.len() {
+            repo.take_pass(n)
+        } else {
+            repo.pass(n)
+        };
         let u = if pass.is_syncable() {
-            let state: DesiredState = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+            let warnings = pass
+                .errors
+                .iter()
+                .map(StatusError::from_diagnostic)
+                .collect();
+            let state: DesiredState = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
             tracing::info!(cluster_name = %n, token = %short(&snap.token), objects = state.objects.len(), "desired state built");
             DesiredUpdate::Good {
                 token: snap.token.clone(),
                 state: Arc::new(state),
-                warnings: pass
-                    .errors
-                    .iter()
-                    .map(StatusError::from_diagnostic)
-                    .collect(),
+                warnings,
             }
         } else {
             tracing::warn!(cluster_name = %n, token = %short(&snap.token), errors = pass.errors.len(), "source has errors; not applied");

@@ -342,6 +342,8 @@ impl Worker {
             return self.fail(incomplete);
         }
         let p = plan::plan(&state, &live.objects, &cfg.plan_options());
+        // The listing is the largest transient: let it go before the long execution.
+        drop(live);
         let report = execute(&p, client, &cfg.exec_options()).await;
         self.status.applies += report.applies as u64;
         self.status.prunes += report.deletes as u64;

@@ -53,7 +53,10 @@ fn apply(p: &Plan, live: &mut BTreeMap<ObjectId, Value>, sync: &SyncIdentity) {
     for i in &p.items {
         match &i.action {
             Action::Create => {
-                live.insert(i.id.clone(), i.desired.clone().unwrap());
+                live.insert(
+                    i.id.clone(),
+                    serde_json::Value::clone(i.desired.as_ref().unwrap()),
+                );
             }
             Action::Update { .. } | Action::Adopt => {
                 merge(live.get_mut(&i.id).unwrap(), i.desired.as_ref().unwrap())
@@ -182,7 +185,7 @@ fn state_obj(s: &DesiredState, name: &str) -> Value {
     s.objects
         .iter()
         .find(|d| d.id.name == name)
-        .map(|d| d.object.clone())
+        .map(|d| serde_json::Value::clone(&d.object))
         .unwrap()
 }
 
@@ -244,7 +247,11 @@ fn waves_follow_crds_namespaces_and_depends_on() {
     assert_eq!(wave("app"), 2);
     assert!(p.items.windows(2).all(|w| w[0].wave <= w[1].wave));
     // Pruning everything: custom resources and contents go before their CRD and Namespace.
-    let live: Vec<Value> = s.objects.iter().map(|d| d.object.clone()).collect();
+    let live: Vec<Value> = s
+        .objects
+        .iter()
+        .map(|d| serde_json::Value::clone(&d.object))
+        .collect();
     let empty = state(&[("x.yaml", ns("other"))]);
     let p = plan(
         &empty,
@@ -279,7 +286,11 @@ fn refuses_to_delete_every_namespace() {
         ("b.yaml", ns("b")),
         ("c.yaml", cm("c", "a", "")),
     ]);
-    let live: Vec<Value> = s.objects.iter().map(|d| d.object.clone()).collect();
+    let live: Vec<Value> = s
+        .objects
+        .iter()
+        .map(|d| serde_json::Value::clone(&d.object))
+        .collect();
     let empty = DesiredState {
         objects: Vec::new(),
         ..s.clone()
@@ -349,7 +360,7 @@ proptest! {
         let mut live: BTreeMap<ObjectId, Value> = BTreeMap::new();
         // Live state: some declared objects exist (as applied, drifted, or unmanaged), plus extras.
         for (d, (_, existing, _, _)) in s.objects.iter().filter(|d| d.id.kind == "ConfigMap").zip(&flags) {
-            let mut v = d.object.clone();
+            let mut v = serde_json::Value::clone(&d.object);
             match existing {
                 0 => continue,
                 1 => {}
@@ -422,7 +433,7 @@ fn rendering_is_deterministic_and_shows_declared_field_diffs() {
         &s,
         &s.objects
             .iter()
-            .map(|d| d.object.clone())
+            .map(|d| serde_json::Value::clone(&d.object))
             .collect::<Vec<_>>(),
         &PlanOptions::default(),
     );
