@@ -790,3 +790,61 @@ async fn drift_made_while_unreachable_is_corrected_when_back() {
     .await;
     env.stop().await;
 }
+
+/// A syncer stopped in the middle of its first sync leaves a half-synced cluster; a new syncer
+/// (no local state) converges it from the source and the cluster alone, and never touches an
+/// unmanaged object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_sync_then_restarted_converges() {
+    let c = Cluster::new();
+    c.external("kubectl")
+        .create(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .unwrap();
+    c.external("kubectl")
+        .create(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stranger", "namespace": "shop"}, "data": {"k": "mine"}}))
+        .unwrap();
+    let mut files = vec![("ns.yaml".to_string(), ns("shop"))];
+    for i in 0..200 {
+        files.push((format!("cm{i}.yaml"), cm("shop", &format!("cm{i}"), "v")));
+    }
+    // Slow writes so the first syncer is stopped part-way.
+    c.faults()
+        .inject(Fault::latency(Duration::from_millis(20)).verb("patch"));
+    let first = Env::start(config(), &[("c", "c", &c)], snapshot(&files));
+    eventually("some objects applied", || {
+        (0..200).any(|i| {
+            c.get("v1", "ConfigMap", Some("shop"), &format!("cm{i}"))
+                .is_some()
+        })
+    })
+    .await;
+    first.stop().await;
+    let present = (0..200)
+        .filter(|i| {
+            c.get("v1", "ConfigMap", Some("shop"), &format!("cm{i}"))
+                .is_some()
+        })
+        .count();
+    assert!(
+        present < 200,
+        "the first syncer was meant to stop part-way ({present} applied)"
+    );
+    c.faults().clear();
+
+    let second = Env::start(config(), &[("c", "c", &c)], snapshot(&files));
+    second.wait("c", "converged after restart", synced).await;
+    for i in 0..200 {
+        assert_eq!(
+            data_k(&c, "shop", &format!("cm{i}")).as_deref(),
+            Some("v"),
+            "cm{i}"
+        );
+    }
+    assert_eq!(data_k(&c, "shop", "stranger").as_deref(), Some("mine"));
+    let stranger = c.get("v1", "ConfigMap", Some("shop"), "stranger").unwrap();
+    assert!(
+        stranger["metadata"].get("labels").is_none(),
+        "unmanaged object untouched: {stranger}"
+    );
+    second.stop().await;
+}
