@@ -1,0 +1,74 @@
+//! The polling loop: import every period, or at once when triggered (the future webhook).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::{ImportOutcome, Importer, Source};
+
+/// Config Sync's default polling period.
+pub const DEFAULT_PERIOD: Duration = Duration::from_secs(15);
+
+/// Waits; injected so the loop never reads the clock itself.
+pub trait Sleeper: Send + Sync {
+    fn sleep(&self, period: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// Sleeps on the tokio timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, period: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(period))
+    }
+}
+
+/// Import every `period` (and whenever `trigger` receives) until `shutdown` becomes `true` or
+/// its sender is dropped; returns the importer. Imports run on the blocking pool (gix is
+/// blocking); `on_outcome` sees every outcome.
+pub async fn run<S: Source + 'static>(
+    mut importer: Importer<S>,
+    cluster_names: Vec<String>,
+    period: Duration,
+    sleeper: &dyn Sleeper,
+    mut trigger: mpsc::Receiver<()>,
+    mut shutdown: watch::Receiver<bool>,
+    mut on_outcome: impl FnMut(&ImportOutcome) + Send,
+) -> Importer<S> {
+    let mut trigger_open = true;
+    loop {
+        if *shutdown.borrow() {
+            return importer;
+        }
+        let names = cluster_names.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let outcome = importer.import(&names);
+            (importer, outcome)
+        })
+        .await;
+        let outcome;
+        (importer, outcome) = match joined {
+            Ok(pair) => pair,
+            // A panic inside the import is a bug; surface it rather than loop without state.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        on_outcome(&outcome);
+        tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return importer;
+                }
+            }
+            t = trigger.recv(), if trigger_open => {
+                if t.is_none() {
+                    trigger_open = false;
+                }
+            }
+            () = sleeper.sleep(period) => {}
+        }
+    }
+}
