@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use nomos_core::{SourceFile, SourceFormat, read::wants_file};
+use nomos_core::{SourceFile, SourceFormat};
 
 /// Flags shared by `vet` and `hydrate`.
 #[derive(Args, Debug, Clone)]
@@ -86,29 +86,9 @@ pub fn canonical_root(path: &Path) -> Result<PathBuf> {
     Ok(root)
 }
 
-/// Read every file Config Sync would parse under `root`.
+/// Read every file Config Sync would parse under `root` (the syncer's reader: one definition of
+/// which files count).
 pub fn read_policy_dir(root: &Path, format: SourceFormat) -> Result<Vec<SourceFile>> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-    {
-        let entry = entry.with_context(|| format!("walking {}", root.display()))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path());
-        let rel = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        if !wants_file(&rel, format) {
-            continue;
-        }
-        let bytes = std::fs::read(entry.path())
-            .with_context(|| format!("reading {}", entry.path().display()))?;
-        out.push(SourceFile::new(rel, bytes));
-    }
-    Ok(out)
+    let snapshot = nomos_syncer::source::read_dir(root, format)?;
+    Ok(std::sync::Arc::unwrap_or_clone(snapshot.files))
 }
