@@ -21,24 +21,56 @@ fn out(o: &Output) -> String {
     )
 }
 
+/// A test cluster served on loopback for the duration of a test, with a kubeconfig file.
+struct Served {
+    rt: tokio::runtime::Runtime,
+    cluster: Cluster,
+    handle: Option<nomos_testcluster::ServeHandle>,
+    tmp: tempfile::TempDir,
+    kc: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(cluster: Cluster) -> Served {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt
+            .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let kc = tmp.path().join("kubeconfig");
+        std::fs::write(&kc, handle.kubeconfig()).unwrap();
+        Served {
+            rt,
+            cluster,
+            handle: Some(handle),
+            tmp,
+            kc,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
 #[test]
 fn plan_sync_and_drift_against_a_test_cluster() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cluster = Cluster::with_config(ClusterConfig {
-        name: "onprem-dev".into(),
-        ..Default::default()
-    })
-    .unwrap();
-    let served = rt
-        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let kc = tmp.path().join("kubeconfig");
-    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let served = Served::start(
+        Cluster::with_config(ClusterConfig {
+            name: "onprem-dev".into(),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let (cluster, tmp, kc) = (&served.cluster, &served.tmp, &served.kc);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policy-examples/unstructured");
     let base = [
         "--path",
@@ -144,24 +176,13 @@ fn plan_sync_and_drift_against_a_test_cluster() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(out(&o).contains("KNV1036"), "{}", out(&o));
-    rt.block_on(served.shutdown());
 }
 
 /// A source with errors must never reach a cluster, and never prune: `sync --once` refuses it.
 #[test]
 fn sync_refuses_a_bad_source_and_prunes_nothing() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cluster = Cluster::new();
-    let served = rt
-        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let kc = tmp.path().join("kubeconfig");
-    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let served = Served::start(Cluster::new());
+    let (cluster, tmp, kc) = (&served.cluster, &served.tmp, &served.kc);
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     for i in 0..3 {
@@ -205,7 +226,6 @@ fn sync_refuses_a_bad_source_and_prunes_nothing() {
             "team-{i} must survive a bad source"
         );
     }
-    rt.block_on(served.shutdown());
 }
 
 /// The real-world repository into an empty cluster: every CRD applied (and served) before its
@@ -219,18 +239,8 @@ fn kube_prometheus_syncs_into_an_empty_cluster_and_resyncs_without_writes() {
         "{} is missing (shared/ lives beside the checkout)",
         manifests.display()
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cluster = Cluster::new();
-    let served = rt
-        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let kc = tmp.path().join("kubeconfig");
-    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let served = Served::start(Cluster::new());
+    let (cluster, tmp, kc) = (&served.cluster, &served.tmp, &served.kc);
     let sync = || {
         nomos(&[
             "sync",
@@ -336,7 +346,6 @@ fn kube_prometheus_syncs_into_an_empty_cluster_and_resyncs_without_writes() {
         rv,
         "the second sync wrote something"
     );
-    rt.block_on(served.shutdown());
 }
 
 fn walk(root: &Path) -> Vec<nomos_core::SourceFile> {
@@ -365,18 +374,8 @@ fn walk(root: &Path) -> Vec<nomos_core::SourceFile> {
 /// managed: disabled, and unmanaged objects in managed namespaces, end to end.
 #[test]
 fn lifecycle_rules_end_to_end() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cluster = Cluster::new();
-    let served = rt
-        .block_on(cluster.serve("127.0.0.1:0".parse().unwrap()))
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let kc = tmp.path().join("kubeconfig");
-    std::fs::write(&kc, served.kubeconfig()).unwrap();
+    let served = Served::start(Cluster::new());
+    let (cluster, tmp, kc) = (&served.cluster, &served.tmp, &served.kc);
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     let put = |name: &str, text: &str| std::fs::write(src.join(name), text).unwrap();
@@ -518,5 +517,4 @@ fn lifecycle_rules_end_to_end() {
             .is_none(),
         "{a}"
     );
-    rt.block_on(served.shutdown());
 }
