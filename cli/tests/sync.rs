@@ -240,7 +240,7 @@ fn kube_prometheus_syncs_into_an_empty_cluster_and_resyncs_without_writes() {
         manifests.display()
     );
     let served = Served::start(Cluster::new());
-    let (cluster, tmp, kc) = (&served.cluster, &served.tmp, &served.kc);
+    let (cluster, kc) = (&served.cluster, &served.kc);
     let sync = || {
         nomos(&[
             "sync",
