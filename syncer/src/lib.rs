@@ -53,7 +53,7 @@ pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fight::{FightConfig, FightDetector};
-pub use source::{DirSource, Snapshot};
+pub use source::{DirSource, GitSource, Snapshot};
 pub use status::{LatencyStats, StatusError, SyncStatus};
 pub use syncer::{ClusterTarget, Syncer, SyncerConfig, SyncerHandle};
 

@@ -198,3 +198,83 @@ fn start_notify(root: &Path, tx: mpsc::UnboundedSender<()>) -> Option<notify::Re
 pub fn short(token: &str) -> &str {
     &token[..token.len().min(12)]
 }
+
+/// A Git repository read through `nomos-importer`'s fetcher: fetched every `period` (or when
+/// `trigger` fires, e.g. from a webhook), and each new commit's policy directory is published as
+/// a snapshot whose token is the commit. Fetch or read errors are published as failed snapshots
+/// (KNV2004 in status): the syncer keeps the last good state and prunes nothing because of them.
+pub struct GitSource {
+    source: Box<dyn nomos_importer::Source>,
+    /// Fetch at least this often.
+    pub period: Duration,
+}
+
+impl GitSource {
+    /// Poll `source` (a [`nomos_importer::Fetcher`] in production) every `period`.
+    pub fn new(source: Box<dyn nomos_importer::Source>, period: Duration) -> Self {
+        GitSource { source, period }
+    }
+
+    /// Start fetching in a task; the receiver gets a snapshot per new commit (or new error).
+    pub fn spawn(
+        self,
+        sleeper: Arc<dyn Sleeper>,
+        mut trigger: mpsc::Receiver<()>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> watch::Receiver<Option<Snapshot>> {
+        let (tx, rx) = watch::channel(None);
+        let period = self.period;
+        let source = Arc::new(std::sync::Mutex::new(self.source));
+        tokio::spawn(async move {
+            let mut last: Option<String> = None;
+            loop {
+                let src = source.clone();
+                let prev = last.clone();
+                let fetched =
+                    tokio::task::spawn_blocking(move || fetch_commit(&src, prev.as_deref()))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("fetching panicked: {e}")));
+                let snap = match fetched {
+                    Ok(None) => None,
+                    Ok(Some(s)) => Some(s),
+                    Err(message) => Some(Snapshot::failed(message)),
+                };
+                if let Some(snap) = snap
+                    && last.as_deref() != Some(snap.token.as_str())
+                {
+                    tracing::info!(commit = %short(&snap.token), files = snap.files.len(), error = snap.error.as_deref().unwrap_or(""), "git snapshot");
+                    last = Some(snap.token.clone());
+                    if tx.send(Some(snap)).is_err() {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = crate::stopped(&mut shutdown) => return,
+                    _ = tx.closed() => return,
+                    _ = trigger.recv() => {}
+                    _ = sleeper.sleep(period) => {}
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// Resolve the branch or revision; read the commit unless it is `last`.
+fn fetch_commit(
+    source: &std::sync::Mutex<Box<dyn nomos_importer::Source>>,
+    last: Option<&str>,
+) -> Result<Option<Snapshot>, String> {
+    let mut src = source.lock().unwrap_or_else(|p| p.into_inner());
+    let commit = src.resolve().map_err(|e| e.to_string())?;
+    if last == Some(commit.as_str()) {
+        return Ok(None);
+    }
+    let checkout = src.read(&commit).map_err(|e| e.to_string())?;
+    let api = checkout
+        .api_resources
+        .map(|t| ("api-resources.txt".to_string(), t));
+    let mut snap = Snapshot::from_files(checkout.files, api);
+    snap.token = commit;
+    Ok(Some(snap))
+}

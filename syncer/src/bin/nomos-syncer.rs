@@ -14,9 +14,22 @@ use nomos_syncer::{ClusterTarget, DirSource, Syncer, SyncerConfig};
 #[derive(Parser, Debug)]
 #[command(name = "nomos-syncer", version)]
 struct Args {
-    /// Root directory of the policy repository (re-read when its files change).
+    /// The policy repository: a directory (re-read when its files change) or a Git URL
+    /// (`file://…`; fetched every --poll-period, the importer embedded).
     #[arg(long)]
-    source: PathBuf,
+    source: String,
+    /// Git: the branch to follow (Config Sync's default).
+    #[arg(long, default_value = "master")]
+    branch: String,
+    /// Git: a tag, commit or ref to pin; wins over --branch.
+    #[arg(long)]
+    revision: Option<String>,
+    /// Git: the policy directory inside the repository.
+    #[arg(long, default_value = "")]
+    dir: String,
+    /// Git: where the bare mirror is kept.
+    #[arg(long = "cache-dir")]
+    cache_dir: Option<PathBuf>,
     /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -35,7 +48,7 @@ struct Args {
     /// Plan every cluster again this often (e.g. `1h`, `30m`, `90s`).
     #[arg(long = "resync-period", default_value = "1h")]
     resync_period: String,
-    /// Re-read the source at least this often, change events or not.
+    /// Re-read the source (or fetch the Git repository) at least this often.
     #[arg(long = "poll-period", default_value = "15s")]
     poll_period: String,
     /// Allow deleting every Namespace or more than half of the managed objects.
@@ -165,27 +178,59 @@ async fn shutdown_signal() {
 
 async fn run(a: Args) -> Result<()> {
     let format = SourceFormat::parse(&a.source_format).map_err(|e| anyhow::anyhow!(e))?;
-    let root = a
-        .source
-        .canonicalize()
-        .with_context(|| format!("--source {}: no such directory", a.source.display()))?;
-    if !root.is_dir() {
-        bail!("--source {} is not a directory", a.source.display());
-    }
+    let poll = parse_duration(&a.poll_period)?;
+    let is_git = a.source.contains("://") || a.source.starts_with("git@");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (source_repo, source_rx, _trigger) = if is_git {
+        let mut git = nomos_importer::GitSource::new(a.source.clone())
+            .with_branch(a.branch.clone())
+            .with_dir(a.dir.clone());
+        if let Some(r) = &a.revision {
+            git = git.with_revision(r.clone());
+        }
+        let cache = a
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("nomos-git-cache"));
+        std::fs::create_dir_all(&cache)
+            .with_context(|| format!("--cache-dir {}", cache.display()))?;
+        let display = git.display_url();
+        let fetcher =
+            nomos_importer::Fetcher::new(git, format, nomos_importer::Bounds::default(), &cache)
+                .map_err(|e| anyhow::anyhow!("{}", e.diagnostic()))?;
+        let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(1);
+        let rx = nomos_syncer::GitSource::new(Box::new(fetcher), poll).spawn(
+            SyncerConfig::default().sleeper,
+            trigger_rx,
+            stop_rx.clone(),
+        );
+        (display, rx, Some(trigger_tx))
+    } else {
+        let path = PathBuf::from(&a.source);
+        let root = path
+            .canonicalize()
+            .with_context(|| format!("--source {}: no such directory", path.display()))?;
+        if !root.is_dir() {
+            bail!(
+                "--source {} is not a directory (or a Git URL such as file:///srv/policy.git)",
+                path.display()
+            );
+        }
+        let mut dir = DirSource::new(root.clone(), format);
+        dir.poll = poll;
+        let rx = dir.spawn(SyncerConfig::default().sleeper, stop_rx.clone());
+        (root.to_string_lossy().into_owned(), rx, None)
+    };
     let cfg = SyncerConfig {
         format,
-        source_repo: root.to_string_lossy().into_owned(),
+        source_repo: source_repo.clone(),
         resync_period: parse_duration(&a.resync_period)?,
         allow_mass_prune: a.allow_mass_prune,
         ..SyncerConfig::default()
     };
-    let poll = parse_duration(&a.poll_period)?;
     let targets = targets(&a).await?;
-    tracing::info!(clusters = targets.len(), source = %root.display(), "nomos-syncer starting");
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut dir = DirSource::new(root, format);
-    dir.poll = poll;
-    let source = dir.spawn(cfg.sleeper.clone(), stop_rx.clone());
+    tracing::info!(clusters = targets.len(), source = %source_repo, "nomos-syncer starting");
+    let source = source_rx;
     let handle = Syncer::new(cfg).start(targets, source, stop_rx.clone());
     // Log status transitions (synced, number of errors) per cluster.
     for (key, mut rx) in handle.subscribe_all() {
