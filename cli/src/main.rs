@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod files;
 mod hydrate;
 mod init;
@@ -30,6 +31,8 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Create a hierarchical repository skeleton.
     Init(init::InitArgs),
+    /// Run the whole product on in-process test clusters: Git, importer, syncer, drift, a commit.
+    Demo(demo::DemoArgs),
     /// Print the version.
     Version,
 }
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Hydrate(a) => hydrate::run(a),
         Command::Init(a) => init::run(a),
         Command::Plan(a) => sync::run_plan(a),
+        Command::Demo(a) => demo::run(a),
         Command::Sync(a) => sync::run_sync(a),
         Command::Version => {
             println!("{}", env!("CARGO_PKG_VERSION"));

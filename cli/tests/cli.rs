@@ -287,3 +287,21 @@ fn hydrate_rewrites_only_what_changed_and_removes_stale_files() {
     );
     assert!(run().contains("wrote 0 file(s)"));
 }
+
+#[test]
+fn demo_runs_the_whole_product_on_in_process_clusters() {
+    let o = nomos(&["demo"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for want in [
+        "starting 3 in-process test clusters",
+        "all clusters synced",
+        "drift reverted in",
+        "every cluster had the commit",
+        "eks-prod",
+        "SYNCED",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(!out.lines().any(|l| l.split_whitespace().nth(1) == Some("ERROR")), "{out}");
+}
