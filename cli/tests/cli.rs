@@ -303,5 +303,9 @@ fn demo_runs_the_whole_product_on_in_process_clusters() {
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
-    assert!(!out.lines().any(|l| l.split_whitespace().nth(1) == Some("ERROR")), "{out}");
+    assert!(
+        !out.lines()
+            .any(|l| l.split_whitespace().nth(1) == Some("ERROR")),
+        "{out}"
+    );
 }
