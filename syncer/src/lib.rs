@@ -46,6 +46,7 @@
 
 pub mod clock;
 pub mod fight;
+pub mod metrics;
 pub mod source;
 pub mod status;
 pub mod syncer;

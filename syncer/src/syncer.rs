@@ -45,6 +45,8 @@ pub struct SyncerConfig {
     pub exec: ExecOptions,
     pub clock: Arc<dyn Clock>,
     pub sleeper: Arc<dyn Sleeper>,
+    /// Event metrics (drift-correction latency), shared with the metrics endpoint.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Default for SyncerConfig {
@@ -64,6 +66,7 @@ impl Default for SyncerConfig {
             exec: ExecOptions::default(),
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
         }
     }
 }

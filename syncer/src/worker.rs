@@ -562,6 +562,10 @@ impl Worker {
         self.status
             .drift_latency
             .record(done.saturating_duration_since(at));
+        self.cfg.metrics.observe_drift(
+            &self.target.key,
+            done.saturating_duration_since(at).as_secs_f64(),
+        );
         self.remediation_errors.remove(&id);
         tracing::info!(object = %id, ?actions, latency_ms = done.saturating_duration_since(at).as_millis() as u64, "drift corrected");
         if let Some(f) = self.fights.record(&id, done) {

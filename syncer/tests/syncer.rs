@@ -850,3 +850,73 @@ async fn killed_mid_sync_then_restarted_converges() {
     );
     second.stop().await;
 }
+
+/// Metrics carry Config Sync's names per cluster, and the endpoint answers /metrics, /healthz
+/// and /readyz.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_endpoints() {
+    let c = Cluster::new();
+    let cfg = config();
+    let metrics = cfg.metrics.clone();
+    let env = Env::start(cfg, &[("one", "one", &c)], snapshot(&basic_files()));
+    let statuses = env.handle.subscribe_all();
+    let registry = std::sync::Arc::new(nomos_syncer::metrics::registry(statuses.clone(), &metrics));
+    let (_stop_tx, stop) = watch::channel(false);
+    let addr = nomos_syncer::metrics::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        registry.clone(),
+        statuses,
+        stop,
+    )
+    .await
+    .unwrap();
+    let get = |path: &str| {
+        let path = path.to_string();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                out
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    env.wait("one", "synced", synced).await;
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+    // A drift correction feeds the latency histogram.
+    c.external("kubectl")
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            Some("shop"),
+            "a",
+            &json!({"data": {"k": "drift"}}),
+        )
+        .unwrap();
+    env.wait("one", "drift corrected", |s| s.drift_corrections >= 1)
+        .await;
+    let text = get("/metrics").await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for want in [
+        "config_sync_last_sync_timestamp{cluster=\"one\"",
+        "config_sync_declared_resources{cluster=\"one\"",
+        "config_sync_apply_operations_total{cluster=\"one\",controller=\"applier\",operation=\"apply\",status=\"success\"} 3",
+        "config_sync_apply_operations_total{cluster=\"one\",controller=\"remediator\",operation=\"update\",status=\"success\"} 1",
+        "config_sync_pipeline_error_observed{cluster=\"one\"} 0",
+        "nomos_cluster_synced{cluster=\"one\"} 1",
+        "nomos_drift_correction_seconds_count{cluster=\"one\"} 1",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+    env.stop().await;
+}

@@ -57,6 +57,9 @@ struct Args {
     /// `text` or `json`.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
+    /// Serve Prometheus metrics (`/metrics`, Config Sync's names), `/healthz` and `/readyz` here.
+    #[arg(long = "metrics-addr")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `500ms`, `30s`, `5m`, `1h`, or a number of seconds.
@@ -231,7 +234,19 @@ async fn run(a: Args) -> Result<()> {
     let targets = targets(&a).await?;
     tracing::info!(clusters = targets.len(), source = %source_repo, "nomos-syncer starting");
     let source = source_rx;
+    let metrics = cfg.metrics.clone();
     let handle = Syncer::new(cfg).start(targets, source, stop_rx.clone());
+    if let Some(addr) = a.metrics_addr {
+        let registry = std::sync::Arc::new(nomos_syncer::metrics::registry(
+            handle.subscribe_all(),
+            &metrics,
+        ));
+        let bound =
+            nomos_syncer::metrics::serve(addr, registry, handle.subscribe_all(), stop_rx.clone())
+                .await
+                .with_context(|| format!("--metrics-addr {addr}"))?;
+        tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");
+    }
     // Log status transitions (synced, number of errors) per cluster.
     for (key, mut rx) in handle.subscribe_all() {
         let mut stop = stop_rx.clone();
