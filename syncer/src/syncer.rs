@@ -47,6 +47,10 @@ pub struct SyncerConfig {
     pub sleeper: Arc<dyn Sleeper>,
     /// Event metrics (drift-correction latency), shared with the metrics endpoint.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Full syncs (list, plan, apply) running at once across this syncer's clusters: bounds the
+    /// memory of many clusters listing their live state together. Drift correction is not
+    /// limited by it, and an unreachable cluster fails fast and frees its slot.
+    pub full_sync_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for SyncerConfig {
@@ -67,6 +71,7 @@ impl Default for SyncerConfig {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            full_sync_slots: Arc::new(tokio::sync::Semaphore::new(8)),
         }
     }
 }

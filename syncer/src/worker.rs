@@ -286,6 +286,8 @@ impl Worker {
         let state = cur.state.clone();
         let token = cur.token.clone();
         let cfg = self.cfg.clone();
+        // Held until the end of this sync (see `SyncerConfig::full_sync_slots`).
+        let _slot = cfg.full_sync_slots.clone().acquire_owned().await;
         let client = &self.target.client;
         let mut live = match live_state(client, &state, &cfg.sync, cfg.list_concurrency).await {
             Ok(l) => l,
