@@ -22,6 +22,30 @@ enum Outcome {
     Delete(Value),
 }
 
+/// Store a prepared update made against version `rv` (or only render it, for a dry run).
+/// `None` means a concurrent write won the race: the caller retries on the new stored version.
+fn commit_update(
+    shared: &Shared,
+    t: &Target,
+    dry_run: bool,
+    rv: u64,
+    v: Value,
+    delete: bool,
+) -> Option<R> {
+    if dry_run {
+        return Some(reply_value(200, &v));
+    }
+    let gr = t.info.key();
+    let o = shared
+        .store
+        .commit(&gr, t.ns(), t.name(), Some(rv), v, delete)
+        .ok()?;
+    if delete {
+        after_delete(shared, &gr, &o);
+    }
+    Some(reply(200, render(&o, &t.info)))
+}
+
 struct UpdateCtx<'a> {
     manager: &'a str,
     sub: &'a str,
@@ -197,35 +221,13 @@ fn update_loop(
             sub,
             track,
         };
-        match prepare_update(shared, &t.info, &cur, obj.rv, new, &ctx)? {
+        let (v, delete) = match prepare_update(shared, &t.info, &cur, obj.rv, new, &ctx)? {
             Outcome::NoOp => return reply(200, render(&obj, &t.info)),
-            Outcome::Put(v) => {
-                if opts.dry_run {
-                    return reply_value(200, &v);
-                }
-                match shared
-                    .store
-                    .commit(&gr, t.ns(), t.name(), Some(obj.rv), v, false)
-                {
-                    Ok(o) => return reply(200, render(&o, &t.info)),
-                    Err(_) => continue,
-                }
-            }
-            Outcome::Delete(v) => {
-                if opts.dry_run {
-                    return reply_value(200, &v);
-                }
-                match shared
-                    .store
-                    .commit(&gr, t.ns(), t.name(), Some(obj.rv), v, true)
-                {
-                    Ok(o) => {
-                        after_delete(shared, &t.info.key(), &o);
-                        return reply(200, render(&o, &t.info));
-                    }
-                    Err(_) => continue,
-                }
-            }
+            Outcome::Put(v) => (v, false),
+            Outcome::Delete(v) => (v, true),
+        };
+        if let Some(r) = commit_update(shared, t, opts.dry_run, obj.rv, v, delete) {
+            return r;
         }
     }
     Err(ApiError::conflict(t.subject()))
@@ -472,35 +474,13 @@ fn apply(shared: &Shared, t: &Target, opts: &WriteOpts, body: &[u8]) -> R {
                     sub,
                     track: false,
                 };
-                match prepare_update(shared, &t.info, &cur, obj.rv, new, &ctx)? {
+                let (v, delete) = match prepare_update(shared, &t.info, &cur, obj.rv, new, &ctx)? {
                     Outcome::NoOp => return reply(200, render(&obj, &t.info)),
-                    Outcome::Put(v) => {
-                        if opts.dry_run {
-                            return reply_value(200, &v);
-                        }
-                        match shared
-                            .store
-                            .commit(&gr, t.ns(), t.name(), Some(obj.rv), v, false)
-                        {
-                            Ok(o) => return reply(200, render(&o, &t.info)),
-                            Err(_) => continue,
-                        }
-                    }
-                    Outcome::Delete(v) => {
-                        if opts.dry_run {
-                            return reply_value(200, &v);
-                        }
-                        match shared
-                            .store
-                            .commit(&gr, t.ns(), t.name(), Some(obj.rv), v, true)
-                        {
-                            Ok(o) => {
-                                after_delete(shared, &gr, &o);
-                                return reply(200, render(&o, &t.info));
-                            }
-                            Err(_) => continue,
-                        }
-                    }
+                    Outcome::Put(v) => (v, false),
+                    Outcome::Delete(v) => (v, true),
+                };
+                if let Some(r) = commit_update(shared, t, opts.dry_run, obj.rv, v, delete) {
+                    return r;
                 }
             }
         }
