@@ -133,6 +133,19 @@ fn data_k(c: &Cluster, ns: &str, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Someone else (`who`) sets `data.k` of a ConfigMap: drift.
+fn edit(c: &Cluster, who: &str, ns: &str, name: &str, value: &str) {
+    c.external(who)
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            Some(ns),
+            name,
+            &json!({"data": {"k": value}}),
+        )
+        .unwrap();
+}
+
 fn synced(s: &SyncStatus) -> bool {
     s.synced
 }
@@ -343,15 +356,7 @@ async fn an_invalid_source_is_reported_and_nothing_is_pruned() {
         "nothing pruned"
     );
     // Drift is still corrected against the last good state.
-    c.external("kubectl-edit")
-        .merge_patch(
-            "v1",
-            "ConfigMap",
-            Some("shop"),
-            "b",
-            &json!({"data": {"k": "x"}}),
-        )
-        .unwrap();
+    edit(&c, "kubectl-edit", "shop", "b", "x");
     eventually("b restored", || {
         data_k(&c, "shop", "b").as_deref() == Some("v")
     })
@@ -587,21 +592,13 @@ async fn watches_survive_drops_and_expiry_and_relists_catch_missed_deletes() {
     env.stop().await;
 }
 
-/// The syncer also runs on a current-thread runtime (plan execution blocks a helper thread).
+/// The syncer also runs on a current-thread runtime.
 #[tokio::test]
 async fn runs_on_a_current_thread_runtime() {
     let c = Cluster::new();
     let env = Env::start(config(), &[("one", "one", &c)], snapshot(&basic_files()));
     env.wait("one", "synced", synced).await;
-    c.external("kubectl-edit")
-        .merge_patch(
-            "v1",
-            "ConfigMap",
-            Some("shop"),
-            "a",
-            &json!({"data": {"k": "x"}}),
-        )
-        .unwrap();
+    edit(&c, "kubectl-edit", "shop", "a", "x");
     eventually("a restored", || {
         data_k(&c, "shop", "a").as_deref() == Some("v")
     })
@@ -700,15 +697,7 @@ async fn drift_correction_latency() {
     let env = Env::start(config(), &[("one", "one", &c)], snapshot(&files));
     env.wait("one", "synced", synced).await;
     // Watches up: the first correction.
-    c.external("x")
-        .merge_patch(
-            "v1",
-            "ConfigMap",
-            Some("shop"),
-            "cm0",
-            &json!({"data": {"k": "x"}}),
-        )
-        .unwrap();
+    edit(&c, "x", "shop", "cm0", "x");
     eventually("cm0 restored", || {
         data_k(&c, "shop", "cm0").as_deref() == Some("v")
     })
@@ -754,30 +743,14 @@ async fn drift_made_while_unreachable_is_corrected_when_back() {
     let c = Cluster::new();
     let env = Env::start(config(), &[("one", "one", &c)], snapshot(&basic_files()));
     env.wait("one", "synced", synced).await;
-    c.external("x")
-        .merge_patch(
-            "v1",
-            "ConfigMap",
-            Some("shop"),
-            "a",
-            &json!({"data": {"k": "x"}}),
-        )
-        .unwrap();
+    edit(&c, "x", "shop", "a", "x");
     eventually("a restored", || {
         data_k(&c, "shop", "a").as_deref() == Some("v")
     })
     .await;
     c.faults().set_reachable(false);
     c.faults().drop_watches();
-    c.external("x")
-        .merge_patch(
-            "v1",
-            "ConfigMap",
-            Some("shop"),
-            "b",
-            &json!({"data": {"k": "x"}}),
-        )
-        .unwrap();
+    edit(&c, "x", "shop", "b", "x");
     c.external("x")
         .delete("v1", "ConfigMap", Some("shop"), "a")
         .unwrap();
@@ -893,15 +866,7 @@ async fn metrics_and_health_endpoints() {
     env.wait("one", "synced", synced).await;
     assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
     // A drift correction feeds the latency histogram.
-    c.external("kubectl")
-        .merge_patch(
-            "v1",
-            "ConfigMap",
-            Some("shop"),
-            "a",
-            &json!({"data": {"k": "drift"}}),
-        )
-        .unwrap();
+    edit(&c, "kubectl", "shop", "a", "drift");
     env.wait("one", "drift corrected", |s| s.drift_corrections >= 1)
         .await;
     let text = get("/metrics").await;
