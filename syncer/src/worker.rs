@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
-use nomos_cluster::{ClusterClient, ExecOptions, ExecReport, LiveState, Mapping};
+use nomos_cluster::{ClusterClient, LiveState, Mapping};
 use nomos_core::desired::{DesiredObject, DesiredState};
 use nomos_core::plan::{self, Plan, PlanOptions};
 use nomos_core::{Code, Gvk, ObjectId};
@@ -346,7 +346,7 @@ impl Worker {
         let p = plan::plan(&state, &live.objects, &cfg.plan_options());
         // The listing is the largest transient: let it go before the long execution.
         drop(live);
-        let report = execute(&p, client, &cfg.exec_options()).await;
+        let report = nomos_cluster::execute(&p, client, &cfg.exec_options()).await;
         self.status.applies += report.applies as u64;
         self.status.prunes += report.deletes as u64;
         self.status.retries += u64::from(report.retries);
@@ -543,7 +543,8 @@ impl Worker {
             return;
         }
         let actions: Vec<&str> = p.items.iter().map(|i| i.action.name()).collect();
-        let report = execute(&p, &self.target.client, &self.cfg.exec_options()).await;
+        let report =
+            nomos_cluster::execute(&p, &self.target.client, &self.cfg.exec_options()).await;
         self.status.applies += report.applies as u64;
         self.status.retries += u64::from(report.retries);
         if !report.is_success() {
@@ -685,11 +686,6 @@ async fn watch_kind(
 }
 
 type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
-/// `nomos_cluster::execute` (its future is `Send`, so it runs on this task).
-async fn execute(p: &Plan, c: &ClusterClient, o: &ExecOptions) -> ExecReport {
-    nomos_cluster::execute(p, c, o).await
-}
 
 /// `nomos_cluster::live_state`, boxed as `Send`.
 fn live_state<'a>(
