@@ -283,6 +283,7 @@ impl Repository {
             selectors.insert(o.name().to_string(), sel);
         }
         let mut keep = Vec::with_capacity(objects.len());
+        let mut deselected_ns: BTreeSet<String> = BTreeSet::new();
         for o in objects {
             let legacy = o.annotation(ann::CLUSTER_SELECTOR);
             let inline = o.annotation(ann::CLUSTER_NAME_SELECTOR);
@@ -331,24 +332,17 @@ impl Repository {
             if active {
                 keep.push(o);
             } else if o.is("", "Namespace") {
-                // Remember deselected Namespaces through a marker: handled below.
-                keep.push(mark_deselected(o));
+                deselected_ns.insert(o.name().to_string());
             }
         }
-        let active_ns: BTreeSet<String> = keep
-            .iter()
-            .filter(|o| o.is("", "Namespace") && !is_deselected(o))
-            .map(|o| o.name().to_string())
-            .collect();
-        let dropped_ns: BTreeSet<String> = keep
-            .iter()
-            .filter(|o| is_deselected(o))
-            .map(|o| o.name().to_string())
-            .filter(|n| !active_ns.contains(n))
-            .collect();
-        keep.retain(|o| {
-            !is_deselected(o) && (o.is("", "Namespace") || !dropped_ns.contains(o.namespace()))
-        });
+        // A deselected Namespace takes its content along, unless another declaration of the
+        // same Namespace is active.
+        for o in keep.iter().filter(|o| o.is("", "Namespace")) {
+            deselected_ns.remove(o.name());
+        }
+        if !deselected_ns.is_empty() {
+            keep.retain(|o| o.is("", "Namespace") || !deselected_ns.contains(o.namespace()));
+        }
         keep
     }
 
@@ -516,17 +510,6 @@ impl Repository {
         }
         out
     }
-}
-
-const DESELECTED: &str = "nomos.internal/deselected";
-
-fn mark_deselected(mut o: Object) -> Object {
-    o.set_annotation(DESELECTED, "true");
-    o
-}
-
-fn is_deselected(o: &Object) -> bool {
-    o.has_annotation(DESELECTED)
 }
 
 fn blocking(errors: &[Diagnostic]) -> bool {
