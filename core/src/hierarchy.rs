@@ -92,7 +92,7 @@ pub fn build(
     if errors.iter().any(|e| e.code.is_blocking()) {
         return objects;
     }
-    let modes = hierarchy_configs(&objects, scopes, opts, errors);
+    let modes = hierarchy_configs(&objects, opts, errors);
 
     // The tree: every directory under namespaces/ with objects, and its ancestors.
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
@@ -330,7 +330,6 @@ pub fn build(
 /// Validate HierarchyConfigs (KNV1041, KNV1042, KNV1046) and return the mode per group-kind.
 fn hierarchy_configs(
     objects: &[Object],
-    scopes: &Scopes,
     opts: &Options,
     errors: &mut Vec<Diagnostic>,
 ) -> HashMap<GroupKind, String> {
@@ -378,9 +377,7 @@ fn hierarchy_configs(
                     ));
                     continue;
                 }
-                if declared_in_cluster.contains(&gk)
-                    || scopes.get(&gk) == Some(Scope::Cluster) && declared_in_cluster.contains(&gk)
-                {
+                if declared_in_cluster.contains(&gk) {
                     errors.push(err(
                         Code::CLUSTER_SCOPED_RESOURCE_IN_HIERARCHY_CONFIG,
                         format!("This HierarchyConfig references the APIResource {:?} which has cluster scope. Cluster scoped objects are not permitted in HierarchyConfig:", gk.to_string()),
