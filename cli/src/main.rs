@@ -8,6 +8,7 @@ mod demo;
 mod files;
 mod hydrate;
 mod init;
+mod status;
 mod sync;
 mod vet;
 
@@ -31,6 +32,8 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Create a hierarchical repository skeleton.
     Init(init::InitArgs),
+    /// Print the sync status (RootSyncs) of every cluster in the kubeconfig.
+    Status(status::StatusArgs),
     /// Run the whole product on in-process test clusters: Git, importer, syncer, drift, a commit.
     Demo(demo::DemoArgs),
     /// Print the version.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => sync::run_plan(a),
         Command::Demo(a) => demo::run(a),
         Command::Sync(a) => sync::run_sync(a),
+        Command::Status(a) => status::run(a),
         Command::Version => {
             println!("{}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

@@ -60,6 +60,22 @@ impl ClusterClient {
         })
     }
 
+    /// The cluster this process runs in: the pod's service account (token, CA and the
+    /// `KUBERNETES_SERVICE_HOST`/`_PORT` environment Kubernetes sets), as a sidecar or in-cluster
+    /// Deployment uses. `cluster_name` names it for cluster selectors.
+    pub async fn in_cluster(cluster_name: &str) -> Result<Self> {
+        let mut config = kube::Config::incluster()?;
+        config.default_retry = false;
+        let client = kube::Client::try_from(config)?;
+        tracing::debug!(cluster = %cluster_name, "in-cluster client ready");
+        Ok(ClusterClient {
+            client,
+            cluster: cluster_name.to_string(),
+            context: None,
+            mapper: RestMapper::default(),
+        })
+    }
+
     /// Wrap an existing client (tests: `kube::Client::new(testcluster.service(), "default")`).
     pub fn from_client(client: kube::Client) -> Self {
         ClusterClient {

@@ -8,6 +8,11 @@ pub enum Error {
     /// The kubeconfig could not be read or did not describe a usable cluster.
     #[error("kubeconfig: {0}")]
     Kubeconfig(#[from] kube::config::KubeconfigError),
+    /// Not running in a pod, or the pod's service account could not be read.
+    #[error(
+        "in-cluster configuration: {0} (run inside a pod with a service account, or pass --kubeconfig)"
+    )]
+    InCluster(#[from] kube::config::InClusterError),
     /// The API server (or the transport to it) failed.
     #[error("{}", describe(.0))]
     Kube(#[from] kube::Error),

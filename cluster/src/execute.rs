@@ -151,15 +151,21 @@ async fn run_once(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -
                 .as_ref()
                 .ok_or_else(|| Error::InvalidObject("plan item has no desired object".into()))?;
             client
-                .apply_discarding(desired, &opts.field_manager, opts.force)
+                .apply_manifest(desired, &opts.field_manager, opts.force)
                 .await
         }
         Action::Delete => {
-            let obj: &Value = item
-                .live
-                .as_ref()
-                .or(item.desired.as_deref())
-                .ok_or_else(|| Error::InvalidObject("plan item has no live object".into()))?;
+            let parsed;
+            let obj: &Value = match (&item.live, &item.desired) {
+                (Some(live), _) => live,
+                (None, Some(m)) => {
+                    parsed = m.to_value();
+                    &parsed
+                }
+                (None, None) => {
+                    return Err(Error::InvalidObject("plan item has no live object".into()));
+                }
+            };
             client
                 .delete(&gvk_of(obj)?, ns, &item.id.name)
                 .await

@@ -2,8 +2,9 @@
 
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use nomos_core::Gvk;
-use nomos_core::desired::SyncIdentity;
+use nomos_core::desired::{Manifest, SyncIdentity};
 use nomos_core::plan::strip_config_sync_metadata;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::client::ClusterClient;
@@ -33,6 +34,25 @@ pub fn gvk_of(obj: &Value) -> Result<Gvk> {
         return Err(Error::InvalidObject("missing apiVersion or kind".into()));
     }
     Ok(Gvk::from_api_version(api, kind))
+}
+
+/// What applying needs from a manifest, read without building the whole tree.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "apiVersion", borrow, default)]
+    api_version: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    metadata: HeadMeta<'a>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HeadMeta<'a> {
+    #[serde(borrow, default)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    namespace: std::borrow::Cow<'a, str>,
 }
 
 fn meta_str<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
@@ -79,23 +99,31 @@ impl ClusterClient {
         to_value(out, &m)
     }
 
-    /// Server-side apply like [`ClusterClient::apply`], without decoding the stored object the
-    /// server returns (the executor does not need it; decoding costs as much as encoding).
-    pub async fn apply_discarding(
+    /// Server-side apply a desired object's JSON as is (no re-encoding), without decoding the
+    /// stored object the server returns (the executor does not need it; decoding costs as much
+    /// as encoding).
+    pub async fn apply_manifest(
         &self,
-        obj: &Value,
+        manifest: &Manifest,
         field_manager: &str,
         force: bool,
     ) -> Result<()> {
-        let gvk = gvk_of(obj)?;
-        let name = meta_str(obj, "name")
-            .ok_or_else(|| Error::InvalidObject("missing metadata.name".into()))?;
+        let head: Head<'_> = serde_json::from_str(manifest.json())?;
+        if head.api_version.is_empty() || head.kind.is_empty() {
+            return Err(Error::InvalidObject("missing apiVersion or kind".into()));
+        }
+        if head.metadata.name.is_empty() {
+            return Err(Error::InvalidObject("missing metadata.name".into()));
+        }
+        let gvk = Gvk::from_api_version(&head.api_version, &head.kind);
         let m = self.resolve(&gvk).await?;
         let mut params = PatchParams::apply(field_manager);
         params.force = force;
-        let api = self.api(&m, meta_str(obj, "namespace"));
+        let ns = Some(head.metadata.namespace.as_ref()).filter(|n: &&str| !n.is_empty());
+        let api = self.api(&m, ns);
+        let raw: &RawValue = serde_json::from_str(manifest.json())?;
         let req = kube::core::Request::new(api.resource_url())
-            .patch(name, &params, &Patch::Apply(obj))
+            .patch(&head.metadata.name, &params, &Patch::Apply(raw))
             .map_err(kube::Error::BuildRequest)?;
         self.client.request::<serde::de::IgnoredAny>(req).await?;
         Ok(())

@@ -25,7 +25,7 @@ pub const SPECIAL_NAMESPACES: [&str; 5] = [
 ];
 
 /// Which RootSync or RepoSync the desired state belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct SyncIdentity {
     /// `RootSync` (cluster scope) or `RepoSync` (one namespace).
     pub kind: SyncKind,
@@ -34,7 +34,7 @@ pub struct SyncIdentity {
 }
 
 /// Kind of sync object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum SyncKind {
     RootSync,
     RepoSync,
@@ -98,7 +98,7 @@ impl SyncIdentity {
 }
 
 /// Where the desired state comes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SourceInfo {
     /// Repository URL (empty for a local directory).
     pub repo: String,
@@ -126,24 +126,145 @@ impl SourceInfo {
     }
 }
 
+/// An object exactly as it should be applied, held as compact canonical JSON (object keys
+/// sorted, no whitespace).
+///
+/// Syncers keep the desired state of every cluster for as long as it is in force, so its
+/// representation is what their memory is made of: a `serde_json::Value` tree of a stamped
+/// ConfigMap takes several kilobytes, its JSON text a few hundred bytes. The text is also
+/// what a server-side apply sends and what the content hash covers, so it is never
+/// re-serialised; code that inspects fields parses it on demand ([`Manifest::to_value`]).
+/// Cloning shares the text.
+///
+/// ```
+/// use nomos_core::desired::Manifest;
+/// let m = Manifest::from_value(&serde_json::json!({"kind": "ConfigMap", "apiVersion": "v1"}));
+/// assert_eq!(m.json(), r#"{"apiVersion":"v1","kind":"ConfigMap"}"#);
+/// assert_eq!(m.to_value()["kind"], "ConfigMap");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Manifest(Arc<str>);
+
+impl Manifest {
+    /// The canonical JSON of `v`.
+    pub fn from_value(v: &Value) -> Manifest {
+        // Serialising a `Value` cannot fail: its keys are strings and its numbers finite.
+        Manifest(Arc::from(serde_json::to_string(v).unwrap_or_default()))
+    }
+
+    /// The compact JSON text (what a server-side apply sends).
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+
+    /// Parse into a tree (each call parses again; keep the result while you need it).
+    pub fn to_value(&self) -> Value {
+        parse_json(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// Length of the JSON text in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always `false` for a manifest built from an object.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Lowercase hex SHA-256 of the JSON text.
+    pub fn hash(&self) -> String {
+        hex(&Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+/// Parse JSON without serde_json's 128-level recursion limit: objects may nest as deep as the
+/// YAML reader allows ([`crate::yaml::Limits::max_depth`]), and re-reading what we wrote must
+/// never fail.
+fn parse_json(s: &str) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(s);
+    de.disable_recursion_limit();
+    let v = <Value as serde::Deserialize>::deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+impl std::fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Manifest {
+    /// As the JSON object itself (not as a string).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &serde_json::value::RawValue =
+            serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Manifest {
+    /// From any JSON object, re-serialised canonically (keys sorted).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(deserializer)?;
+        if !v.is_object() {
+            return Err(serde::de::Error::custom("a manifest must be a JSON object"));
+        }
+        Ok(Manifest::from_value(&v))
+    }
+}
+
 /// One object to apply (or, when `managed` is false, to leave alone and abandon).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DesiredObject {
     pub id: ObjectId,
     pub gvk: Gvk,
-    /// The object exactly as it should be applied, metadata stamped (shared: plans and
-    /// syncers hold it without copying).
-    pub object: Arc<Value>,
+    /// The object exactly as it should be applied, metadata stamped.
+    pub manifest: Manifest,
     /// `false` for objects declared with `configmanagement.gke.io/managed: disabled`.
     pub managed: bool,
     /// The `configmanagement.gke.io/source-path` value.
     pub source_path: String,
-    /// Lowercase hex SHA-256 of the canonical JSON of `object`.
+    /// Lowercase hex SHA-256 of the manifest's JSON.
     pub hash: String,
+    /// `client.lifecycle.config.k8s.io/mutation: ignore` is declared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mutation_ignore: bool,
+    /// The declared `config.kubernetes.io/depends-on` value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<String>,
+}
+
+impl DesiredObject {
+    /// The object as a tree (parsed on each call).
+    pub fn value(&self) -> Value {
+        self.manifest.to_value()
+    }
+
+    fn new(id: ObjectId, gvk: Gvk, value: &Value, managed: bool, source_path: String) -> Self {
+        let annotation = |k: &str| {
+            value
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(k))
+                .and_then(Value::as_str)
+        };
+        let manifest = Manifest::from_value(value);
+        DesiredObject {
+            hash: manifest.hash(),
+            mutation_ignore: annotation(ann::LIFECYCLE_MUTATION) == Some("ignore"),
+            depends_on: annotation(ann::DEPENDS_ON).map(str::to_string),
+            id,
+            gvk,
+            manifest,
+            managed,
+            source_path,
+        }
+    }
 }
 
 /// Everything one cluster must contain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DesiredState {
     pub cluster: String,
     pub sync: SyncIdentity,
@@ -287,15 +408,7 @@ fn stamp(
             s.set_annotation(ann::DECLARED_FIELDS, &fields);
         }
     }
-    let hash = content_hash(&s.value);
-    DesiredObject {
-        id,
-        gvk,
-        object: Arc::new(s.value),
-        managed,
-        source_path,
-        hash,
-    }
+    DesiredObject::new(id, gvk, &s.value, managed, source_path)
 }
 
 /// HNC depth labels and the managed-by annotation on a hierarchical Namespace.
@@ -373,14 +486,11 @@ pub fn implicit_namespace(name: &str, cluster: &str, opts: &StampOptions) -> Des
     };
     let o = Object::new(value, origin.clone());
     let id = o.id();
-    let mut d = stamp(o, id, cluster, false, opts);
-    let mut obj = Object::new(Arc::unwrap_or_clone(d.object), origin);
+    let d = stamp(o, id, cluster, false, opts);
+    let mut obj = Object::new(d.value(), origin);
     obj.set_annotation(ann::LIFECYCLE_DELETION, "detach");
     obj.remove_annotation(ann::SOURCE_PATH);
-    d.object = Arc::new(obj.value);
-    d.source_path = String::new();
-    d.hash = content_hash(&d.object);
-    d
+    DesiredObject::new(d.id, d.gvk, &obj.value, true, String::new())
 }
 
 #[cfg(test)]
@@ -492,7 +602,7 @@ mod tests {
             ]
         );
         let cm = &state.objects[3];
-        let ann = &cm.object["metadata"]["annotations"];
+        let ann = &cm.value()["metadata"]["annotations"];
         assert_eq!(ann["configmanagement.gke.io/managed"], "enabled");
         assert_eq!(ann["configsync.gke.io/resource-id"], "_configmap_shop_app");
         assert_eq!(ann["configsync.gke.io/manager"], ":root");
@@ -510,7 +620,7 @@ mod tests {
             ann["configsync.gke.io/git-context"],
             r#"{"repo":"git@example:org/repo","branch":"main"}"#
         );
-        let labels = &cm.object["metadata"]["labels"];
+        let labels = &cm.value()["metadata"]["labels"];
         assert_eq!(
             labels["app.kubernetes.io/managed-by"],
             "configmanagement.gke.io"
@@ -524,17 +634,17 @@ mod tests {
         let legacy = &state.objects[4];
         assert!(!legacy.managed);
         assert!(
-            legacy.object["metadata"]["annotations"]
+            legacy.value()["metadata"]["annotations"]
                 .get("configsync.gke.io/resource-id")
                 .is_none()
         );
         // Special namespaces are never deleted.
         assert_eq!(
-            state.objects[1].object["metadata"]["annotations"]["client.lifecycle.config.k8s.io/deletion"],
+            state.objects[1].value()["metadata"]["annotations"]["client.lifecycle.config.k8s.io/deletion"],
             "detach"
         );
         assert_eq!(
-            state.objects[0].object["metadata"]["annotations"]["configsync.gke.io/resource-id"],
+            state.objects[0].value()["metadata"]["annotations"]["configsync.gke.io/resource-id"],
             "apiextensions.k8s.io_customresourcedefinition_anvils.acme.com"
         );
     }
@@ -552,7 +662,7 @@ mod tests {
             ),
         ];
         let state = state_of(&files, SourceFormat::Hierarchy, crate::DEFAULT_CLUSTER);
-        let ns = &state.objects[0].object["metadata"];
+        let ns = &state.objects[0].value()["metadata"];
         assert_eq!(ns["labels"]["eng.tree.hnc.x-k8s.io/depth"], "1");
         assert_eq!(ns["labels"]["web.tree.hnc.x-k8s.io/depth"], "0");
         assert_eq!(
@@ -592,5 +702,60 @@ mod tests {
             declared_fields(&v),
             r#"{"f:data":{"f:k":{}},"f:metadata":{"f:labels":{"f:x":{}}}}"#
         );
+    }
+
+    #[test]
+    fn manifests_are_canonical_compact_and_round_trip() {
+        let v = serde_json::json!({"kind": "ConfigMap", "apiVersion": "v1",
+            "metadata": {"name": "a", "annotations": {"z": "1", "a": "2"}}, "data": {"k": "v"}});
+        let m = Manifest::from_value(&v);
+        assert_eq!(
+            m.json(),
+            r#"{"apiVersion":"v1","data":{"k":"v"},"kind":"ConfigMap","metadata":{"annotations":{"a":"2","z":"1"},"name":"a"}}"#
+        );
+        assert_eq!(m.to_value(), v);
+        // The hash is the content hash of the tree (what earlier versions computed).
+        assert_eq!(m.hash(), content_hash(&v));
+        // Serialised as the object itself; deserialising re-canonicalises.
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, m.json());
+        let back: Manifest = serde_json::from_str(r#"{ "b": 1, "a": [true, null] }"#).unwrap();
+        assert_eq!(back.json(), r#"{"a":[true,null],"b":1}"#);
+        assert!(serde_json::from_str::<Manifest>("[1]").is_err());
+    }
+
+    #[test]
+    fn manifests_nest_deeper_than_serde_json_default_limit() {
+        // The YAML reader allows 200 levels; serde_json alone stops at 128.
+        let mut v = serde_json::json!("leaf");
+        for _ in 0..190 {
+            v = serde_json::json!({ "x": v });
+        }
+        let m = Manifest::from_value(&v);
+        assert_eq!(m.to_value(), v);
+    }
+
+    #[test]
+    fn desired_objects_carry_lifecycle_hints_and_survive_serde() {
+        let files = vec![SourceFile::new(
+            "cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: shop\n  annotations:\n    client.lifecycle.config.k8s.io/mutation: ignore\n    config.kubernetes.io/depends-on: /namespaces/_/Namespace/shop\n",
+        )];
+        let r = vet(&files, &VetOptions::new(SourceFormat::Unstructured));
+        assert!(r.is_ok(), "{:?}", r.errors());
+        let state = build(
+            &r.passes[0],
+            |o| r.repository.scope_of(o),
+            &StampOptions::default(),
+        );
+        let d = &state.objects[0];
+        assert!(d.mutation_ignore);
+        assert_eq!(
+            d.depends_on.as_deref(),
+            Some("/namespaces/_/Namespace/shop")
+        );
+        let text = serde_json::to_string(&state).unwrap();
+        let back: DesiredState = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, state);
     }
 }

@@ -64,6 +64,7 @@ codes! {
     ILLEGAL_DEPTH_LABEL = 1057, "A user label ending in `.tree.hnc.x-k8s.io/depth`.";
     BAD_SCOPE = 1058, "A namespace repository declares an object outside its namespace.";
     MANAGEMENT_CONFLICT = 1060, "An object managed by another reconciler.";
+    INVALID_SYNC = 1061, "An invalid RootSync or RepoSync spec (source settings or credentials).";
     INVALID_API_RESOURCES = 1064, "A malformed `api-resources.txt`.";
     MALFORMED_CRD = 1065, "A CustomResourceDefinition that cannot be parsed.";
     CLUSTER_SELECTOR_ANNOTATION_CONFLICT = 1066, "Both cluster-selector annotations.";

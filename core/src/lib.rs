@@ -86,6 +86,7 @@ pub mod schema;
 mod schema_check;
 pub mod scope;
 pub mod selector;
+pub mod syncspec;
 pub mod validate;
 pub mod vet;
 pub mod yaml;

@@ -29,7 +29,9 @@ impl fmt::Display for Origin {
 }
 
 /// Group, version and kind of an object. The core group is the empty string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, serde::Deserialize,
+)]
 pub struct Gvk {
     pub group: String,
     pub version: String,
@@ -74,7 +76,9 @@ impl Gvk {
 }
 
 /// Group and kind of an object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, serde::Deserialize,
+)]
 pub struct GroupKind {
     pub group: String,
     pub kind: String,
@@ -101,7 +105,9 @@ impl fmt::Display for GroupKind {
 }
 
 /// Identity of an object in a cluster: group, kind, namespace and name (version excluded).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, serde::Deserialize,
+)]
 pub struct ObjectId {
     pub group: String,
     pub kind: String,

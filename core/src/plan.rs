@@ -28,12 +28,11 @@
 //! assert_eq!(actions, [("Namespace/shop".to_string(), "create"), ("ConfigMap/shop/app".to_string(), "create")]);
 //!
 //! // Once applied, nothing is left to do.
-//! let live: Vec<_> = state.objects.iter().map(|d| serde_json::Value::clone(&d.object)).chain([serde_json::Value::clone(p.items[0].desired.as_ref().unwrap())]).collect();
+//! let live: Vec<_> = state.objects.iter().map(|d| d.value()).chain([p.items[0].desired.as_ref().unwrap().to_value()]).collect();
 //! assert!(plan(&state, &live, &PlanOptions::default()).is_empty());
 //! ```
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -41,7 +40,7 @@ use serde_json::Value;
 
 use crate::ann;
 use crate::desired::{
-    DesiredObject, DesiredState, SPECIAL_NAMESPACES, SyncIdentity, implicit_namespace,
+    DesiredObject, DesiredState, Manifest, SPECIAL_NAMESPACES, SyncIdentity, implicit_namespace,
 };
 use crate::diag::{Code, Diagnostic, ResourceRef};
 use crate::object::ObjectId;
@@ -102,7 +101,7 @@ pub struct PlanItem {
     pub wave: usize,
     /// The object to apply (stamped), for applying actions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub desired: Option<Arc<Value>>,
+    pub desired: Option<Manifest>,
     /// The live object, when there is one.
     #[serde(skip)]
     pub live: Option<Value>,
@@ -369,7 +368,7 @@ pub fn plan(desired: &DesiredState, live: &[Value], opts: &PlanOptions) -> Plan 
             let (action, error) = decide(d, l, &ours);
             let item = action.map(|a| PlanItem {
                 id: d.id.clone(),
-                desired: a.applies().then(|| Arc::clone(&d.object)),
+                desired: a.applies().then(|| d.manifest.clone()),
                 live: l.cloned(),
                 action: a,
                 wave: 0,
@@ -478,17 +477,18 @@ fn decide(
         return (d.managed.then_some(Action::Create), None);
     };
     let same_metadata = is_managed_by_config_sync(l) && manager_of(l) == ours;
-    let mutation_ignore = annotation(l, ann::LIFECYCLE_MUTATION) == Some("ignore")
-        || annotation(&d.object, ann::LIFECYCLE_MUTATION) == Some("ignore");
+    let mutation_ignore =
+        annotation(l, ann::LIFECYCLE_MUTATION) == Some("ignore") || d.mutation_ignore;
     if same_metadata {
         if !d.managed {
             return (Some(Action::Abandon), None);
         }
+        let declared = d.value();
         if mutation_ignore {
-            let meta = drift(&metadata_only(&d.object), l);
+            let meta = drift(&metadata_only(&declared), l);
             return ((!meta.is_empty()).then_some(Action::UpdateMetadata), None);
         }
-        let fields = drift(&d.object, l);
+        let fields = drift(&declared, l);
         return (
             (!fields.is_empty()).then_some(Action::Update { drift: fields }),
             None,
@@ -564,7 +564,7 @@ fn dependencies(
     if let Some(crd) = crds.get(&(d.id.group.clone(), d.id.kind.clone())) {
         deps.push(crd.clone());
     }
-    if let Some(v) = annotation(&d.object, ann::DEPENDS_ON) {
+    if let Some(v) = &d.depends_on {
         deps.extend(parse_depends_on(v)?);
     }
     deps.retain(|dep| declared.contains(dep) && dep != &d.id);
@@ -584,7 +584,8 @@ fn order(
         .iter()
         .filter(|d| d.id.group == "apiextensions.k8s.io" && d.id.kind == "CustomResourceDefinition")
         .filter_map(|d| {
-            let spec = d.object.get("spec")?;
+            let v = d.value();
+            let spec = v.get("spec")?;
             let g = spec.get("group")?.as_str()?.to_string();
             let k = spec.get("names")?.get("kind")?.as_str()?.to_string();
             Some(((g, k), d.id.clone()))
@@ -789,7 +790,7 @@ pub fn render(plan: &Plan, cluster: &str) -> String {
         if let (Action::Update { .. } | Action::Adopt, Some(live), Some(desired)) =
             (&i.action, &i.live, &i.desired)
         {
-            for line in field_diff(live, desired).lines() {
+            for line in field_diff(live, &desired.to_value()).lines() {
                 let _ = writeln!(s, "    {line}");
             }
         }

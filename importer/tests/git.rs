@@ -157,7 +157,7 @@ fn first_import_then_new_commit() {
     assert_eq!(names(&s1, "alpha"), ["Namespace/shop", "ConfigMap/a"]);
     assert_eq!(names(&s1, "beta"), ["Namespace/shop", "ConfigMap/b"]);
     assert_eq!(rx.borrow().as_ref().unwrap().commit, c1);
-    let token = &s1.per_cluster["alpha"].objects[1].object["metadata"]["annotations"]
+    let token = &s1.per_cluster["alpha"].objects[1].value()["metadata"]["annotations"]
         [nomos_core::ann::TOKEN];
     assert_eq!(token.as_str(), Some(c1.as_str()));
 

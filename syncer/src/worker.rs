@@ -21,6 +21,9 @@ use crate::source::short;
 use crate::status::{StatusError, SyncStatus};
 use crate::syncer::{ClusterTarget, SyncerConfig};
 
+/// Watch events queued between a cluster's watchers and its worker.
+const EVENT_QUEUE: usize = 128;
+
 /// What the compiler hands a worker for its cluster name.
 #[derive(Debug)]
 pub enum DesiredUpdate {
@@ -111,7 +114,9 @@ async fn run_inner(
     status_tx: watch::Sender<SyncStatus>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (events_tx, mut events_rx) = mpsc::channel(4096);
+    // Small on purpose: a watcher's initial list of a large kind would otherwise queue thousands
+    // of live objects (with managedFields) here at once; backpressure keeps memory flat.
+    let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
     let status = status_tx.borrow().clone();
     let mut w = Worker {
         fights: FightDetector::new(cfg.fight.clone()),

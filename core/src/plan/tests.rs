@@ -53,17 +53,15 @@ fn apply(p: &Plan, live: &mut BTreeMap<ObjectId, Value>, sync: &SyncIdentity) {
     for i in &p.items {
         match &i.action {
             Action::Create => {
-                live.insert(
-                    i.id.clone(),
-                    serde_json::Value::clone(i.desired.as_ref().unwrap()),
-                );
+                live.insert(i.id.clone(), i.desired.as_ref().unwrap().to_value());
             }
-            Action::Update { .. } | Action::Adopt => {
-                merge(live.get_mut(&i.id).unwrap(), i.desired.as_ref().unwrap())
-            }
+            Action::Update { .. } | Action::Adopt => merge(
+                live.get_mut(&i.id).unwrap(),
+                &i.desired.as_ref().unwrap().to_value(),
+            ),
             Action::UpdateMetadata => merge(
                 live.get_mut(&i.id).unwrap(),
-                &metadata_only(i.desired.as_ref().unwrap()),
+                &metadata_only(&i.desired.as_ref().unwrap().to_value()),
             ),
             Action::Abandon => strip_config_sync_metadata(live.get_mut(&i.id).unwrap(), sync),
             Action::Delete => {
@@ -185,7 +183,7 @@ fn state_obj(s: &DesiredState, name: &str) -> Value {
     s.objects
         .iter()
         .find(|d| d.id.name == name)
-        .map(|d| serde_json::Value::clone(&d.object))
+        .map(|d| d.value())
         .unwrap()
 }
 
@@ -247,11 +245,7 @@ fn waves_follow_crds_namespaces_and_depends_on() {
     assert_eq!(wave("app"), 2);
     assert!(p.items.windows(2).all(|w| w[0].wave <= w[1].wave));
     // Pruning everything: custom resources and contents go before their CRD and Namespace.
-    let live: Vec<Value> = s
-        .objects
-        .iter()
-        .map(|d| serde_json::Value::clone(&d.object))
-        .collect();
+    let live: Vec<Value> = s.objects.iter().map(|d| d.value()).collect();
     let empty = state(&[("x.yaml", ns("other"))]);
     let p = plan(
         &empty,
@@ -286,11 +280,7 @@ fn refuses_to_delete_every_namespace() {
         ("b.yaml", ns("b")),
         ("c.yaml", cm("c", "a", "")),
     ]);
-    let live: Vec<Value> = s
-        .objects
-        .iter()
-        .map(|d| serde_json::Value::clone(&d.object))
-        .collect();
+    let live: Vec<Value> = s.objects.iter().map(|d| d.value()).collect();
     let empty = DesiredState {
         objects: Vec::new(),
         ..s.clone()
@@ -360,7 +350,7 @@ proptest! {
         let mut live: BTreeMap<ObjectId, Value> = BTreeMap::new();
         // Live state: some declared objects exist (as applied, drifted, or unmanaged), plus extras.
         for (d, (_, existing, _, _)) in s.objects.iter().filter(|d| d.id.kind == "ConfigMap").zip(&flags) {
-            let mut v = serde_json::Value::clone(&d.object);
+            let mut v = d.value();
             match existing {
                 0 => continue,
                 1 => {}
@@ -431,10 +421,7 @@ fn rendering_is_deterministic_and_shows_declared_field_diffs() {
     assert!(!text.contains("1234"), "{text}");
     let empty = plan(
         &s,
-        &s.objects
-            .iter()
-            .map(|d| serde_json::Value::clone(&d.object))
-            .collect::<Vec<_>>(),
+        &s.objects.iter().map(|d| d.value()).collect::<Vec<_>>(),
         &PlanOptions::default(),
     );
     assert!(render(&empty, "x").contains("in sync: nothing to do"));
