@@ -90,35 +90,27 @@ async fn wait_all(
     Ok(start.elapsed())
 }
 
-fn table(statuses: &[SyncStatus]) -> String {
-    let mut s = format!(
-        "{:<14} {:<8} {:<14} {:>8} {:>8} {:>7}\n",
-        "CLUSTER", "STATUS", "COMMIT", "OBJECTS", "APPLIES", "ERRORS"
-    );
-    for st in statuses {
-        let status = if !st.errors.is_empty() {
-            "ERROR"
-        } else if st.synced {
-            "SYNCED"
-        } else {
-            "PENDING"
-        };
-        let commit = st
-            .commit
-            .as_deref()
-            .map(|c| &c[..c.len().min(12)])
-            .unwrap_or("N/A");
-        s.push_str(&format!(
-            "{:<14} {:<8} {:<14} {:>8} {:>8} {:>7}\n",
-            st.cluster_name,
-            status,
-            commit,
-            st.managed_objects,
-            st.applies,
-            st.errors.len()
-        ));
+/// `nomos status` of every demo cluster (what a person would run), once every RootSync
+/// reports `commit` as synced (the monitor writes them asynchronously).
+async fn status_table(kc: &Path, commit: &str) -> Result<String> {
+    let query = nomos_monitor::gather::Query {
+        resources: false,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    loop {
+        let text =
+            nomos_monitor::gather::status_text(Some(kc), &[], &query, Duration::from_secs(5))
+                .await?;
+        let synced = text.matches("SYNCED @").count();
+        let contexts = text.matches("--------------------").count();
+        if (synced == contexts && text.contains(&commit[..8]))
+            || t.elapsed() > Duration::from_secs(10)
+        {
+            return Ok(text);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    s
 }
 
 pub fn run(a: DemoArgs) -> Result<ExitCode> {
@@ -189,10 +181,24 @@ async fn demo(a: DemoArgs, source: &Path, names: &[String], work: &Path) -> Resu
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (trigger, trigger_rx) = tokio::sync::mpsc::channel(1);
+    let monitor = Arc::new(nomos_monitor::Monitor::new());
     let cfg = SyncerConfig {
         format: SourceFormat::Hierarchy,
         source_repo: repo.display().to_string(),
+        source_kind: "git",
+        metrics: monitor.metrics().clone(),
         ..SyncerConfig::default()
+    };
+    let report_ctx = nomos_syncer::report::ReportContext {
+        sync: cfg.sync.clone(),
+        source: nomos_monitor::SourceSpec {
+            source_format: "hierarchy".into(),
+            repo: format!("file://{}", repo.display()),
+            branch: "master".into(),
+            period: "15s".into(),
+            auth: "none".into(),
+            ..Default::default()
+        },
     };
     let rx = GitSource::new(Box::new(fetcher), Duration::from_secs(15)).spawn(
         Arc::new(nomos_cluster::TokioSleeper),
@@ -207,8 +213,30 @@ async fn demo(a: DemoArgs, source: &Path, names: &[String], work: &Path) -> Resu
         let _ = i;
         targets.push(ClusterTarget::new(n.clone(), n.clone(), client));
     }
+    let clients: Vec<(String, ClusterClient)> = targets
+        .iter()
+        .map(|t| (t.key.clone(), t.client.clone()))
+        .collect();
     let started = Instant::now();
-    let handle = Syncer::new(cfg).start(targets, rx, stop);
+    let handle = Syncer::new(cfg).start(targets, rx, stop.clone());
+    // The monitor: each cluster's RootSync (status where `nomos status` reads it) and the
+    // metrics endpoint.
+    for (key, client) in clients {
+        let ctx = report_ctx.clone();
+        tokio::spawn(nomos_monitor::reporter::run_reporter(
+            handle.subscribe(&key).expect("a target"),
+            move |s: &nomos_syncer::SyncStatus| {
+                nomos_syncer::report::report_of(s, &ctx, std::time::SystemTime::now())
+            },
+            monitor.clone(),
+            Some(nomos_monitor::Publisher::new(client)),
+            Default::default(),
+            stop.clone(),
+        ));
+    }
+    let metrics_addr =
+        nomos_monitor::metrics::serve("127.0.0.1:0".parse()?, monitor.clone(), stop.clone())
+            .await?;
     let mut rxs: Vec<(String, _)> = names
         .iter()
         .map(|n| (n.clone(), handle.subscribe(n).expect("a target")))
@@ -222,7 +250,7 @@ async fn demo(a: DemoArgs, source: &Path, names: &[String], work: &Path) -> Resu
         &first[..12],
         started.elapsed().as_secs_f64()
     ));
-    println!("\n{}", table(&handle.statuses()));
+    println!("\n{}", status_table(&kc, &first).await?);
 
     // Drift: someone edits a managed object behind Git's back.
     let (ns, name, key) = ("payments-api", "payments-api-config", "LOG_LEVEL");
@@ -300,7 +328,7 @@ async fn demo(a: DemoArgs, source: &Path, names: &[String], work: &Path) -> Resu
                 "every cluster had the commit {:.1} ms after it was made\n",
                 took.as_secs_f64() * 1e3
             );
-            println!("{}", table(&handle.statuses()));
+            println!("{}", status_table(&kc, &second).await?);
         }
     }
 
@@ -313,6 +341,10 @@ async fn demo(a: DemoArgs, source: &Path, names: &[String], work: &Path) -> Resu
         step(&format!(
             "the policy repository is {}; commit to it and the clusters follow within 15 s",
             repo.display()
+        ));
+        step(&format!(
+            "metrics: http://{metrics_addr}/metrics, status: http://{metrics_addr}/status; `nomos status --kubeconfig {}` shows the table above",
+            kc.display()
         ));
         step("Ctrl-C to stop");
         let _ = tokio::signal::ctrl_c().await;

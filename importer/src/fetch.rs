@@ -20,8 +20,11 @@ fn shallow_ok(source: &GitSource) -> bool {
         .is_none_or(|r| r.starts_with("refs/"))
 }
 
+use crate::auth::{self, Credentials, HostKeyCheck, Redactor, SshFailure};
 use crate::source::{Bounds, GitSource, SourceError, Transport};
 use crate::{Checkout, Source};
+
+use gix::protocol::transport::client::blocking_io as transport;
 
 /// The tracking ref the followed branch is fetched into.
 const BRANCH_REF: &str = "refs/nomos/branch";
@@ -48,27 +51,7 @@ impl Fetcher {
         bounds: Bounds,
         cache_dir: &Path,
     ) -> Result<Fetcher, SourceError> {
-        match source.transport()? {
-            Transport::Local(_) => {}
-            Transport::Http => {
-                return Err(SourceError::Unsupported {
-                    scheme: "HTTP(S)",
-                    url: source.display_url(),
-                });
-            }
-            Transport::Ssh => {
-                return Err(SourceError::Unsupported {
-                    scheme: "SSH",
-                    url: source.display_url(),
-                });
-            }
-            Transport::Git => {
-                return Err(SourceError::Unsupported {
-                    scheme: "git://",
-                    url: source.display_url(),
-                });
-            }
-        }
+        check_auth(&source)?;
         // Shallow mirrors (branch or full ref) and complete ones (tags, abbreviated commits)
         // never share a directory.
         let shallow = shallow_ok(&source);
@@ -141,30 +124,341 @@ impl Fetcher {
         }
     }
 
-    /// Fetch and resolve the branch or revision to a commit id.
-    fn fetch_commit(&mut self) -> Result<ObjectId, SourceError> {
-        let repo = self.open_mirror()?;
-        let remote = repo
-            .remote_at(self.source.url.as_str())
-            .map_err(|e| self.fetch_err(e))?
-            .with_refspecs(
-                self.refspecs().iter().map(String::as_str),
-                gix::remote::Direction::Fetch,
-            )
-            .map_err(|e| self.fetch_err(e))?;
-        let connection = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| self.fetch_err(e))?;
-        let outcome = connection
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| self.fetch_err(e))?
+    /// Negotiate and receive the pack over an established connection.
+    fn receive<T: transport::Transport>(
+        &self,
+        connection: gix::remote::Connection<'_, '_, '_, T>,
+    ) -> Result<gix::remote::fetch::Outcome, gix::Error> {
+        connection
+            .prepare_fetch(gix::progress::Discard, Default::default())?
             .with_shallow(if shallow_ok(&self.source) {
                 gix::remote::fetch::Shallow::DepthAtRemote(std::num::NonZeroU32::MIN)
             } else {
                 gix::remote::fetch::Shallow::NoChange
             })
             .receive(gix::progress::Discard, &self.interrupt)
-            .map_err(|e| self.fetch_err(e))?;
+    }
+
+    /// Fetch over HTTP(S): TLS from [`auth::tls_config`], basic auth or cookies from the
+    /// credential files (read now, so rotated Secrets apply), never Git's credential helpers.
+    fn fetch_http(
+        &self,
+        repo: &gix::Repository,
+        remote: &gix::Remote<'_>,
+        redactor: &mut Redactor,
+    ) -> Result<gix::remote::fetch::Outcome, SourceError> {
+        use transport::http;
+
+        let url = self.source.display_url();
+        let mut identity = None;
+        let mut cookies = None;
+        let mut hint = None;
+        match &self.source.credentials {
+            Credentials::None | Credentials::SshKey { .. } => {
+                identity = url_identity(&self.source.url);
+                if let Some(id) = &identity {
+                    redactor.add(&id.password);
+                    hint = Some("the user name and password in the URL".to_string());
+                }
+            }
+            Credentials::Token {
+                username_file,
+                token_file,
+            } => {
+                let username = auth::read_secret(username_file, "user name")?;
+                let token = auth::read_secret(token_file, "token")?;
+                redactor.add(token.expose());
+                identity = Some(gix::sec::identity::Account {
+                    username: username.expose().to_string(),
+                    password: token.expose().to_string(),
+                    oauth_refresh_token: None,
+                });
+            }
+            Credentials::CookieFile { cookie_file } => {
+                let text =
+                    std::fs::read_to_string(cookie_file).map_err(|e| SourceError::Secret {
+                        path: cookie_file.clone(),
+                        reason: format!("cannot read the cookie file: {}", e.kind()),
+                    })?;
+                let parsed = auth::parse_cookie_file(&text);
+                for value in auth::cookie_values(&parsed) {
+                    redactor.add(value);
+                }
+                let (host, path) = gix::url::parse(self.source.url.as_bytes().as_bstr())
+                    .map(|u| {
+                        let host = u.host().unwrap_or_default().to_string();
+                        (host, u.path.to_str_lossy().into_owned())
+                    })
+                    .unwrap_or_default();
+                let https = self
+                    .source
+                    .url
+                    .trim()
+                    .to_ascii_lowercase()
+                    .starts_with("https:");
+                let sent = auth::cookie_header(&parsed, https, &host, &path).is_some();
+                hint = Some(if sent {
+                    format!("the cookies for {host}")
+                } else {
+                    format!(
+                        "none of its {} cookie(s) applies to {host}{path}",
+                        parsed.len()
+                    )
+                });
+                cookies = Some(parsed);
+            }
+        }
+        let tls = auth::tls_config(&self.source.tls).map_err(|e| match e {
+            SourceError::Fetch { reason, .. } => SourceError::Tls {
+                url: url.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        let mut options = repo
+            .transport_options(self.source.url.as_str(), None)
+            .ok()
+            .flatten()
+            .and_then(|o| o.downcast::<http::Options>().ok())
+            .map(|o| *o)
+            .unwrap_or_default();
+        let configure_request: Option<Box<http::reqwest::ConfigureRequestFn>> =
+            cookies.map(|cookies| {
+                Box::new(move |req: &mut reqwest::blocking::Request| {
+                    let u = req.url();
+                    let header = auth::cookie_header(
+                        &cookies,
+                        u.scheme() == "https",
+                        u.host_str().unwrap_or_default(),
+                        u.path(),
+                    );
+                    if let Some(header) = header {
+                        let mut value =
+                            reqwest::header::HeaderValue::from_str(&header).map_err(|_| {
+                                gix::error::message(
+                                    "the cookie file holds a value that is not a valid header",
+                                )
+                            })?;
+                        value.set_sensitive(true);
+                        req.headers_mut().insert(reqwest::header::COOKIE, value);
+                    }
+                    Ok(())
+                }) as Box<http::reqwest::ConfigureRequestFn>
+            });
+        let backend = http::reqwest::Options {
+            configure_client: Some(Box::new(
+                move |builder: reqwest::blocking::ClientBuilder| {
+                    Ok(builder.tls_backend_preconfigured(tls.clone()))
+                },
+            )),
+            configure_request,
+        };
+        options.backend = Some(Arc::new(std::sync::Mutex::new(backend)));
+        let connection = remote
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| self.http_error(&e, redactor, hint.as_deref()))?
+            .with_transport_options(Box::new(options))
+            .with_credentials(move |action| match (action, &identity) {
+                (gix::credentials::helper::Action::Get(ctx), Some(identity)) => {
+                    Ok(Some(gix::credentials::protocol::Outcome {
+                        identity: identity.clone(),
+                        next: ctx.into(),
+                    }))
+                }
+                _ => Ok(None),
+            });
+        self.receive(connection)
+            .map_err(|e| self.http_error(&e, redactor, hint.as_deref()))
+    }
+
+    /// Explain a failed HTTP(S) fetch: what failed and how to fix it, without secrets.
+    fn http_error(&self, e: &gix::Error, redactor: &Redactor, hint: Option<&str>) -> SourceError {
+        let url = self.source.display_url();
+        let chain = redactor.clean(&error_chain(e));
+        let lower = chain.to_ascii_lowercase();
+        let detail = if lower.contains("no credentials were returned") {
+            "HTTP 401".to_string()
+        } else if lower.contains("401") {
+            "HTTP 401 after sending them".to_string()
+        } else if lower.contains("403") {
+            "HTTP 403".to_string()
+        } else {
+            redactor.clean(&http_cause(e))
+        };
+        let denied = e.is_unauthenticated()
+            || e.is_permission_denied()
+            || lower.contains("were not accepted by the remote")
+            || lower.contains("no credentials were returned")
+            || lower.contains("401")
+            || lower.contains("403");
+        if denied {
+            let reason = match &self.source.credentials {
+                Credentials::Token { token_file, .. } => format!(
+                    "the server rejected the user name and token from {} ({detail}); check that \
+                     the token is current and may read the repository",
+                    token_file.display()
+                ),
+                Credentials::CookieFile { cookie_file } => format!(
+                    "the server did not accept the cookie file {} ({detail}; {}); refresh the \
+                     cookie file",
+                    cookie_file.display(),
+                    hint.unwrap_or("cookies sent")
+                ),
+                _ if hint.is_some() => format!(
+                    "the server rejected {} ({detail}); fix them, or use auth token with a \
+                     secret instead of credentials in the URL",
+                    hint.unwrap_or_default()
+                ),
+                _ => format!(
+                    "the server requires credentials ({detail}); use auth token (secret keys \
+                     `username` and `token`) or cookiefile (`cookie_file`)"
+                ),
+            };
+            return SourceError::Auth { url, reason };
+        }
+        if lower.contains("certificate") || lower.contains("unknownissuer") {
+            return SourceError::Tls {
+                url,
+                reason: format!(
+                    "{detail}; give the CA that signed the server's certificate as the CA file \
+                     (caCertSecretRef, key `cert`), or disable verification (noSSLVerify) for tests"
+                ),
+            };
+        }
+        if lower.contains("connection refused")
+            || lower.contains("dns error")
+            || lower.contains("failed to lookup")
+            || lower.contains("timed out")
+            || lower.contains("unreachable")
+            || lower.contains("error sending request")
+            || lower.contains("connect")
+        {
+            return SourceError::Connect {
+                url,
+                reason: format!("{detail}; check the URL, the port and the network"),
+            };
+        }
+        SourceError::Fetch { url, reason: chain }
+    }
+
+    /// Fetch over SSH: runs `ssh` with the key, the host key policy and `BatchMode`, capturing
+    /// its diagnostics to explain failures.
+    fn fetch_ssh(
+        &self,
+        remote: &gix::Remote<'_>,
+        redactor: &Redactor,
+    ) -> Result<gix::remote::fetch::Outcome, SourceError> {
+        let (url, version) = remote
+            .sanitized_url_and_version(gix::remote::Direction::Fetch)
+            .map_err(|e| self.fetch_err(redactor.clean(&error_chain(&e))))?;
+        let key = match &self.source.credentials {
+            Credentials::SshKey { key_file } => Some(PrivateKey::usable(key_file, &self.mirror)?),
+            _ => None,
+        };
+        let stderr_file = self.mirror.join("nomos-ssh.stderr");
+        let _ = std::fs::remove_file(&stderr_file);
+        let options = transport::ssh::connect::Options {
+            command: Some(auth::ssh_command(
+                key.as_ref().map(|k| k.path.as_path()),
+                &self.source.host_keys,
+                &stderr_file,
+            )),
+            disallow_shell: false,
+            kind: Some(transport::ssh::ProgramKind::Ssh),
+        };
+        let result = transport::ssh::connect(url, version, options, false)
+            .map_err(|e| self.fetch_err(redactor.clean(&e.to_string())))
+            .and_then(|t| {
+                let connection = remote
+                    .to_connection_with_transport(t)
+                    .with_credentials(|_| Ok(None));
+                self.receive(connection).map_err(|e| {
+                    let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+                    self.ssh_error(&e, &redactor.clean(&stderr), redactor)
+                })
+            });
+        drop(key);
+        let _ = std::fs::remove_file(&stderr_file);
+        result
+    }
+
+    /// Explain a failed SSH fetch from `ssh`'s own diagnostics.
+    fn ssh_error(&self, e: &gix::Error, stderr: &str, redactor: &Redactor) -> SourceError {
+        let url = self.source.display_url();
+        let key_text = match &self.source.credentials {
+            Credentials::SshKey { key_file } => format!("the key {}", key_file.display()),
+            _ => "ssh's default keys (no auth ssh configured)".to_string(),
+        };
+        match auth::classify_ssh_stderr(stderr) {
+            Some(SshFailure::HostKey(line)) => {
+                let source = match &self.source.host_keys {
+                    HostKeyCheck::KnownHostsFile(p) => {
+                        format!("the known_hosts file {}", p.display())
+                    }
+                    _ => "ssh's known_hosts files (~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)"
+                        .to_string(),
+                };
+                SourceError::HostKey {
+                    url,
+                    reason: format!(
+                        "the server's host key is not in {source} or does not match it ({line}); \
+                         add the host's public key to known_hosts (`ssh-keyscan -p PORT HOST`, then \
+                         verify its fingerprint), or disable host key checking (insecure)"
+                    ),
+                }
+            }
+            Some(SshFailure::Denied(line)) => SourceError::Auth {
+                url,
+                reason: format!(
+                    "the server did not accept {key_text} ({line}); authorize its public key for \
+                     the repository, or set the right private key (secret key `ssh`)"
+                ),
+            },
+            Some(SshFailure::BadKey(line)) => SourceError::Auth {
+                url,
+                reason: format!(
+                    "ssh cannot use {key_text} ({line}); the file must hold an unencrypted \
+                     OpenSSH or PEM private key"
+                ),
+            },
+            Some(SshFailure::Connect(line)) => SourceError::Connect {
+                url,
+                reason: format!("{line}; check the host name, the port and the network"),
+            },
+            Some(SshFailure::Other(text)) => SourceError::Fetch {
+                url,
+                reason: format!("{} (ssh: {text})", redactor.clean(&error_chain(e))),
+            },
+            None => SourceError::Fetch {
+                url,
+                reason: redactor.clean(&error_chain(e)),
+            },
+        }
+    }
+
+    /// Fetch and resolve the branch or revision to a commit id.
+    fn fetch_commit(&mut self) -> Result<ObjectId, SourceError> {
+        let repo = self.open_mirror()?;
+        let mut redactor = Redactor::for_url(&self.source.url);
+        let remote = repo
+            .remote_at(self.source.url.as_str())
+            .map_err(|e| self.fetch_err(redactor.clean(&error_chain(&e))))?
+            .with_refspecs(
+                self.refspecs().iter().map(String::as_str),
+                gix::remote::Direction::Fetch,
+            )
+            .map_err(|e| self.fetch_err(redactor.clean(&error_chain(&e))))?;
+        let outcome = match self.source.transport()? {
+            Transport::Http => self.fetch_http(&repo, &remote, &mut redactor)?,
+            Transport::Ssh => self.fetch_ssh(&remote, &redactor)?,
+            Transport::Local(_) | Transport::Git => {
+                let connection = remote
+                    .connect(gix::remote::Direction::Fetch)
+                    .map_err(|e| self.fetch_err(redactor.clean(&error_chain(&e))))?;
+                self.receive(connection)
+                    .map_err(|e| self.fetch_err(redactor.clean(&error_chain(&e))))?
+            }
+        };
 
         // Resolve from what the remote advertised now, never from stale local refs.
         let advertised = |name: &str| -> Option<ObjectId> {
@@ -280,6 +574,176 @@ impl Fetcher {
         reader.walk(tree, &repo_path, "", 0)?;
         reader.out.files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(reader.out)
+    }
+}
+
+/// Refuse transports and credential kinds that cannot go together, before any I/O.
+fn check_auth(source: &GitSource) -> Result<(), SourceError> {
+    let url = source.display_url();
+    let transport = source.transport()?;
+    let auth = source.credentials.auth_type();
+    let mismatch = |needs: &str| SourceError::AuthConfig {
+        url: url.clone(),
+        reason: format!("auth {auth} needs {needs}"),
+    };
+    match (&transport, &source.credentials) {
+        (Transport::Git, _) => {
+            return Err(SourceError::Unsupported {
+                scheme: "git://",
+                url,
+            });
+        }
+        (_, Credentials::None) => {}
+        (Transport::Local(_), _) => {
+            return Err(mismatch("a remote URL; local repositories take auth none"));
+        }
+        (Transport::Http, Credentials::SshKey { .. }) => {
+            return Err(mismatch("an ssh:// or user@host:path URL"));
+        }
+        (Transport::Ssh, Credentials::Token { .. } | Credentials::CookieFile { .. }) => {
+            return Err(mismatch("an https:// URL"));
+        }
+        (Transport::Http, _) => {
+            if source
+                .url
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with("http://")
+            {
+                tracing::warn!(
+                    url = %url,
+                    auth = %auth,
+                    "credentials are sent in clear text over http://; use https://"
+                );
+            }
+        }
+        (Transport::Ssh, _) => {}
+    }
+    Ok(())
+}
+
+/// The distinct messages of a gix error's chain, outermost first.
+fn error_parts(e: &gix::Error) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for err in e.iter_errors() {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    parts
+}
+
+/// Every message of a gix error's chain, outermost first, joined with `: `.
+fn error_chain(e: &gix::Error) -> String {
+    error_parts(e).join(": ")
+}
+
+/// The root cause of a failed HTTP request: what reqwest reported below its own wrappers
+/// ("error sending request", "client error (Connect)"), or the whole chain.
+fn http_cause(e: &gix::Error) -> String {
+    let parts = error_parts(e);
+    let wrapper = parts
+        .iter()
+        .rposition(|p| p.starts_with("client error") || p.starts_with("error sending request"));
+    match wrapper {
+        Some(i) if i + 1 < parts.len() => parts[i + 1..].join(": "),
+        _ => parts.join(": "),
+    }
+}
+
+/// `user:password` from an `http(s)://user:password@host/…` URL (percent-decoded), as Git uses
+/// them when no other credentials are configured.
+fn url_identity(url: &str) -> Option<gix::sec::identity::Account> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    Some(gix::sec::identity::Account {
+        username: percent_decode(user),
+        password: percent_decode(password),
+        oauth_refresh_token: None,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The private key as `ssh` accepts it: the file itself, or, when it is readable by others
+/// (as Secret volumes mount by default) and owned by us (which `ssh` refuses), a private copy
+/// beside the mirror that lives only for one fetch.
+struct PrivateKey {
+    path: PathBuf,
+    copy: bool,
+}
+
+impl PrivateKey {
+    fn usable(key: &Path, dir: &Path) -> Result<PrivateKey, SourceError> {
+        let secret_err = |reason: String| SourceError::Secret {
+            path: key.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(key)
+            .map_err(|e| secret_err(format!("cannot read the SSH private key: {}", e.kind())))?;
+        #[cfg(unix)]
+        {
+            use std::io::Write;
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let loose = meta.permissions().mode() & 0o077 != 0;
+            if loose && gix::sec::identity::is_path_owned_by_current_user(key).unwrap_or(false) {
+                let content = std::fs::read(key).map_err(|e| {
+                    secret_err(format!("cannot read the SSH private key: {}", e.kind()))
+                })?;
+                let path = dir.join("nomos-ssh-key");
+                let _ = std::fs::remove_file(&path);
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(&content).map(|()| f));
+                if let Err(e) = file.as_mut() {
+                    return Err(SourceError::Cache {
+                        path,
+                        reason: format!("cannot write a private copy of the SSH key: {e}"),
+                    });
+                }
+                return Ok(PrivateKey { path, copy: true });
+            }
+        }
+        let _ = meta;
+        Ok(PrivateKey {
+            path: key.to_path_buf(),
+            copy: false,
+        })
+    }
+}
+
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        if self.copy {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -3,8 +3,9 @@
 //! Fetches a Config Sync policy repository with [gix](https://docs.rs/gix), validates each new
 //! commit once with `nomos-core`, and publishes per-cluster desired state as [`Snapshot`]s.
 //!
-//! - [`GitSource`] says where the repository is (`file://` or a local path for now; HTTPS and
-//!   SSH are recognised and refused with a clear error until their transports land).
+//! - [`GitSource`] says where the repository is (`https://`, `http://`, `ssh://`, scp-like
+//!   `git@host:org/repo`, `file://` or a local path) and how to authenticate ([`Credentials`]
+//!   read from files, as mounted Secrets; [`HostKeyCheck`]; [`TlsOptions`]).
 //! - [`Fetcher`] keeps a bare mirror in a cache directory, fetches only what the branch or
 //!   revision needs, and reads the policy directory from the object database (no working copy),
 //!   resolving in-repository symbolic links and refusing escaping ones and oversized content.
@@ -12,6 +13,8 @@
 //!   one pass per cluster. A bad commit, an unreachable remote or an empty checkout is reported
 //!   (KNV codes) and the last good snapshot stays in force.
 //! - [`run`] polls every period, or sooner when triggered.
+//! - [`serve`] serves per-cluster snapshots over HTTP to separate syncers (long polls keyed by
+//!   ETag), and [`webhook`] turns verified push notifications into immediate fetches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,13 +25,22 @@ use nomos_core::{Options, Repository, SourceFile};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+mod auth;
 mod fetch;
 mod run;
+pub mod serve;
 pub mod source;
+pub mod webhook;
 
+pub use auth::{
+    SECRET_CA_CERT, SECRET_COOKIE_FILE, SECRET_KNOWN_HOSTS, SECRET_SSH_KEY, SECRET_TOKEN,
+    SECRET_USERNAME,
+};
 pub use fetch::Fetcher;
-pub use run::{DEFAULT_PERIOD, Sleeper, TokioSleeper, run};
-pub use source::{Bounds, Credentials, GitSource, SourceError, Transport};
+pub use run::{DEFAULT_PERIOD, Sleeper, TokioSleeper, run, run_with_names};
+pub use source::{
+    AuthType, Bounds, Credentials, GitSource, HostKeyCheck, SourceError, TlsOptions, Transport,
+};
 
 /// The files of a commit's policy directory, as read from the object database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,6 +114,10 @@ pub struct ImportConfig {
     pub sync: SyncIdentity,
     /// Stamp `configsync.gke.io/declared-fields`.
     pub declared_fields: bool,
+    /// Do not stamp `configmanagement.gke.io/token` (the commit) on objects: a commit then
+    /// rewrites only the objects it changes (the syncer's choice, see SHORTCOMINGS.md). The
+    /// snapshot still carries the commit.
+    pub omit_token: bool,
 }
 
 /// The import state machine: last good snapshot, last attempt, and the publishing channel.
@@ -250,6 +266,11 @@ impl<S: Source> Importer<S> {
             format: Some(self.config.options.format),
             declared_fields: self.config.declared_fields,
         };
+        let source = stamp.source.clone();
+        let mut stamp = stamp;
+        if self.config.omit_token {
+            stamp.source.commit.clear();
+        }
         let mut errors = Vec::new();
         let mut soft = repo.warnings.clone();
         let mut per_cluster = BTreeMap::new();
@@ -260,7 +281,9 @@ impl<S: Source> Importer<S> {
                 continue;
             }
             soft.extend(pass.errors.iter().cloned());
-            let state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+            let mut state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+            // Not on the objects (`omit_token`), but the state still says where it comes from.
+            state.source.commit = commit.to_string();
             let had_objects = self
                 .last_good
                 .as_ref()
@@ -291,7 +314,7 @@ impl<S: Source> Importer<S> {
         let hash = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Ok(Snapshot {
             commit: commit.to_string(),
-            source: stamp.source,
+            source,
             per_cluster,
             hash,
             errors: dedup_sorted(soft),

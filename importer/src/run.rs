@@ -1,4 +1,5 @@
-//! The polling loop: import every period, or at once when triggered (the future webhook).
+//! The polling loop: import every period, or at once when triggered (the webhook, a new
+//! cluster name).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,8 +31,27 @@ impl Sleeper for TokioSleeper {
 /// its sender is dropped; returns the importer. Imports run on the blocking pool (gix is
 /// blocking); `on_outcome` sees every outcome.
 pub async fn run<S: Source + 'static>(
-    mut importer: Importer<S>,
+    importer: Importer<S>,
     cluster_names: Vec<String>,
+    period: Duration,
+    sleeper: &dyn Sleeper,
+    trigger: mpsc::Receiver<()>,
+    shutdown: watch::Receiver<bool>,
+    on_outcome: impl FnMut(&ImportOutcome) + Send,
+) -> Importer<S> {
+    let (_names, names) = watch::channel(cluster_names);
+    run_with_names(
+        importer, names, period, sleeper, trigger, shutdown, on_outcome,
+    )
+    .await
+}
+
+/// [`run`] with a cluster set that may change while it runs (the snapshot service adds the
+/// clusters syncers ask for): each import builds the set current when it starts. Changing the
+/// set does not wake the loop; send a trigger.
+pub async fn run_with_names<S: Source + 'static>(
+    mut importer: Importer<S>,
+    cluster_names: watch::Receiver<Vec<String>>,
     period: Duration,
     sleeper: &dyn Sleeper,
     mut trigger: mpsc::Receiver<()>,
@@ -43,7 +63,7 @@ pub async fn run<S: Source + 'static>(
         if *shutdown.borrow() {
             return importer;
         }
-        let names = cluster_names.clone();
+        let names = cluster_names.borrow().clone();
         let joined = tokio::task::spawn_blocking(move || {
             let outcome = importer.import(&names);
             (importer, outcome)

@@ -2,9 +2,11 @@
 //! [`Credentials`], and the [`SourceError`]s fetching and reading can produce.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nomos_core::diag::{Code, Diagnostic};
+
+pub use crate::auth::{AuthType, Credentials, HostKeyCheck, TlsOptions};
 
 /// Config Sync's default branch.
 pub const DEFAULT_BRANCH: &str = "master";
@@ -23,6 +25,10 @@ pub struct GitSource {
     pub dir: String,
     /// How to authenticate (secrets stay in files; only their paths are held here).
     pub credentials: Credentials,
+    /// How SSH host keys are checked (strictly, unless disabled).
+    pub host_keys: HostKeyCheck,
+    /// CA file and `noSSLVerify` for `https://`.
+    pub tls: TlsOptions,
 }
 
 impl fmt::Debug for GitSource {
@@ -33,6 +39,8 @@ impl fmt::Debug for GitSource {
             .field("revision", &self.revision)
             .field("dir", &self.dir)
             .field("credentials", &self.credentials)
+            .field("host_keys", &self.host_keys)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -46,7 +54,49 @@ impl GitSource {
             revision: None,
             dir: String::new(),
             credentials: Credentials::None,
+            host_keys: HostKeyCheck::System,
+            tls: TlsOptions::default(),
         }
+    }
+
+    pub fn with_credentials(mut self, credentials: Credentials) -> GitSource {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Credentials of `auth` from a mounted Secret: a directory with files named as Config
+    /// Sync's secret keys (`username` and `token`, `cookie_file`, or `ssh` and an optional
+    /// `known_hosts`, which then becomes the only source of trusted host keys).
+    pub fn with_secret_dir(mut self, auth: AuthType, dir: &Path) -> Result<GitSource, SourceError> {
+        self.credentials = Credentials::from_secret_dir(auth, dir)?;
+        let known_hosts = dir.join(crate::auth::SECRET_KNOWN_HOSTS);
+        if auth == AuthType::Ssh && known_hosts.is_file() {
+            self.host_keys = HostKeyCheck::KnownHostsFile(known_hosts);
+        }
+        Ok(self)
+    }
+
+    /// Trust only the host keys in this `known_hosts` file.
+    pub fn with_known_hosts(mut self, file: impl Into<PathBuf>) -> GitSource {
+        self.host_keys = HostKeyCheck::KnownHostsFile(file.into());
+        self
+    }
+
+    pub fn with_host_key_check(mut self, check: HostKeyCheck) -> GitSource {
+        self.host_keys = check;
+        self
+    }
+
+    /// Trust the CA certificate(s) in this PEM file instead of the system's roots.
+    pub fn with_ca_cert_file(mut self, file: impl Into<PathBuf>) -> GitSource {
+        self.tls.ca_cert_file = Some(file.into());
+        self
+    }
+
+    /// Accept any TLS certificate (insecure; Config Sync's `noSSLVerify`).
+    pub fn with_no_ssl_verify(mut self, no_verify: bool) -> GitSource {
+        self.tls.no_ssl_verify = no_verify;
+        self
     }
 
     pub fn with_branch(mut self, branch: impl Into<String>) -> GitSource {
@@ -93,9 +143,9 @@ impl GitSource {
 pub enum Transport {
     /// `file://…` or a plain local path.
     Local(PathBuf),
-    /// `https://…` or `http://…` (not supported yet).
+    /// `https://…` or `http://…` (gix's reqwest transport, rustls).
     Http,
-    /// `ssh://…` or scp-like `user@host:path` (not supported yet).
+    /// `ssh://…` or scp-like `user@host:path` (runs `ssh`).
     Ssh,
     /// `git://…` (not supported).
     Git,
@@ -142,25 +192,6 @@ impl Transport {
     }
 }
 
-/// Credentials, always by reference to files (mounted Secrets): their content is read only
-/// when connecting and never appears in logs, errors or status.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Credentials {
-    /// Public repositories and local paths.
-    #[default]
-    None,
-    /// HTTPS basic auth or a token (Config Sync `secretType: token`).
-    UserPasswordFiles {
-        username_file: PathBuf,
-        password_file: PathBuf,
-    },
-    /// SSH private key (Config Sync `secretType: ssh`), with optional `known_hosts`.
-    SshKeyFile {
-        key_file: PathBuf,
-        known_hosts_file: Option<PathBuf>,
-    },
-}
-
 /// Bounds on what one commit may contain (counted over the files the importer reads).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
@@ -188,10 +219,22 @@ impl Default for Bounds {
 pub enum SourceError {
     #[error("invalid repository URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("{scheme} repositories are not supported yet: {url}")]
+    #[error("{scheme} repositories are not supported: {url}")]
     Unsupported { scheme: &'static str, url: String },
     #[error("failed to fetch {url}: {reason}")]
     Fetch { url: String, reason: String },
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("authentication to {url} failed: {reason}")]
+    Auth { url: String, reason: String },
+    #[error("invalid credentials for {url}: {reason}")]
+    AuthConfig { url: String, reason: String },
+    #[error("cannot verify the SSH host key of {url}: {reason}")]
+    HostKey { url: String, reason: String },
+    #[error("TLS certificate of {url} not trusted: {reason}")]
+    Tls { url: String, reason: String },
+    #[error("secret file {path:?}: {reason}")]
+    Secret { path: PathBuf, reason: String },
     #[error("branch {branch:?} not found in {url}")]
     BranchNotFound { url: String, branch: String },
     #[error("revision {revision:?} not found in {url}")]

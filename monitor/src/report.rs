@@ -156,7 +156,8 @@ impl ReportError {
     /// a sync error (apply, prune, fights, conflicts: the other `KNV2xxx`). For syncers that
     /// keep one error list: [`split_errors`] uses it.
     pub fn is_source_error(&self) -> bool {
-        self.code.starts_with('1') || self.code == "2004"
+        // KNV1060 (a management conflict) is found while applying: a sync error.
+        (self.code.starts_with('1') && self.code != "1060") || self.code == "2004"
     }
 
     /// The `errorMessage` Config Sync writes:

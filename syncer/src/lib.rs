@@ -4,6 +4,8 @@
 //!
 //! * a [`source::DirSource`] re-reads the directory when its files change (`notify`, debounced)
 //!   and on a periodic poll, and publishes [`source::Snapshot`]s (files + a content token);
+//!   or a [`remote::HttpSource`] long-polls a separate `nomos-importer` for state it already
+//!   built ([`Syncer::start_remote`]);
 //! * each snapshot is validated and turned into desired state **once per distinct cluster
 //!   name** (shared with `Arc`); a snapshot with errors is reported and never applied: the last
 //!   good desired state stays in force and nothing is pruned because of it;
@@ -45,8 +47,10 @@
 //! ```
 
 pub mod clock;
+pub mod config;
 pub mod fight;
-pub mod metrics;
+pub mod remote;
+pub mod report;
 pub mod source;
 pub mod status;
 pub mod syncer;
@@ -54,6 +58,7 @@ pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use fight::{FightConfig, FightDetector};
+pub use remote::HttpSource;
 pub use source::{DirSource, GitSource, Snapshot};
 pub use status::{LatencyStats, StatusError, SyncStatus};
 pub use syncer::{ClusterTarget, Syncer, SyncerConfig, SyncerHandle};
@@ -76,6 +81,9 @@ pub enum Error {
     /// The policy directory could not be read.
     #[error("reading {path}: {message}")]
     Source { path: String, message: String },
+    /// The importer URL (`--source http://…`) is unusable.
+    #[error("importer URL {url:?}: {message}")]
+    Importer { url: String, message: String },
     /// A cluster operation failed.
     #[error(transparent)]
     Cluster(#[from] nomos_cluster::Error),

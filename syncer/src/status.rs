@@ -102,6 +102,8 @@ pub struct SyncStatus {
     pub errors: Vec<StatusError>,
     /// Objects managed on this cluster (declared and managed).
     pub managed_objects: usize,
+    /// Group-kinds of the managed objects (the ApplySet parent's `contains-group-kinds`).
+    pub managed_kinds: std::collections::BTreeSet<nomos_core::GroupKind>,
     /// Server-side applies done (full syncs and drift corrections).
     pub applies: u64,
     /// Objects pruned (deleted because they left the source).

@@ -1,5 +1,6 @@
-//! The syncer: compiles source snapshots once per distinct cluster name and feeds one
-//! independent worker per cluster.
+//! The syncer: compiles source snapshots once per distinct cluster name (or takes desired state
+//! built by a remote importer, [`Syncer::start_remote`]) and feeds one independent worker per
+//! cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct SyncerConfig {
     pub sync: SyncIdentity,
     /// Shown in the `git-context` annotation (the policy directory).
     pub source_repo: String,
+    /// The `source` label of the parser metric: `dir` or `git`.
+    pub source_kind: &'static str,
     /// Kubernetes version for schema checks of built-in kinds (`None`: no schema checks).
     pub k8s_version: Option<String>,
     /// Plan the whole cluster again this often, drift or not (stripped labels, missed events).
@@ -45,8 +48,9 @@ pub struct SyncerConfig {
     pub exec: ExecOptions,
     pub clock: Arc<dyn Clock>,
     pub sleeper: Arc<dyn Sleeper>,
-    /// Event metrics (drift-correction latency), shared with the metrics endpoint.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Event metrics (Config Sync's names: applies, reconcile, parser and remediate durations,
+    /// fights, conflicts, drift-correction latency), shared with the monitor's endpoint.
+    pub metrics: Arc<nomos_monitor::Metrics>,
     /// Full syncs (list, plan, apply) running at once across this syncer's clusters: bounds the
     /// memory of many clusters listing their live state together. Drift correction is not
     /// limited by it, and an unreachable cluster fails fast and frees its slot.
@@ -59,6 +63,7 @@ impl Default for SyncerConfig {
             format: SourceFormat::Hierarchy,
             sync: SyncIdentity::default(),
             source_repo: String::new(),
+            source_kind: "dir",
             k8s_version: Some(nomos_core::k8s::default_version().to_string()),
             resync_period: Duration::from_secs(3600),
             retry_base: Duration::from_secs(1),
@@ -70,7 +75,7 @@ impl Default for SyncerConfig {
             exec: ExecOptions::default(),
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
-            metrics: Arc::new(crate::metrics::Metrics::default()),
+            metrics: Arc::new(nomos_monitor::Metrics::default()),
             full_sync_slots: Arc::new(tokio::sync::Semaphore::new(8)),
         }
     }
@@ -170,26 +175,12 @@ impl Syncer {
         source: watch::Receiver<Option<Snapshot>>,
         shutdown: watch::Receiver<bool>,
     ) -> SyncerHandle {
-        let mut statuses = BTreeMap::new();
         let mut feeds: Vec<(String, watch::Sender<Option<Arc<DesiredUpdate>>>)> = Vec::new();
-        let mut tasks = Vec::new();
-        for t in targets {
-            let (status_tx, status_rx) = watch::channel(SyncStatus {
-                cluster: t.key.clone(),
-                cluster_name: t.cluster_name.clone(),
-                ..Default::default()
-            });
+        let (statuses, mut tasks) = self.spawn_workers(targets, &shutdown, |t| {
             let (desired_tx, desired_rx) = watch::channel(None);
-            statuses.insert(t.key.clone(), status_rx);
             feeds.push((t.cluster_name.clone(), desired_tx));
-            tasks.push(tokio::spawn(worker::run(
-                t,
-                self.cfg.clone(),
-                desired_rx,
-                status_tx,
-                shutdown.clone(),
-            )));
-        }
+            desired_rx
+        });
         let compilations = Arc::new(AtomicU64::new(0));
         tasks.push(tokio::spawn(compile_loop(
             self.cfg.clone(),
@@ -203,6 +194,58 @@ impl Syncer {
             compilations,
             tasks,
         }
+    }
+
+    /// Start one worker per target fed with desired state an importer already built: `source`
+    /// long-polls the snapshot of each distinct cluster name (nothing is compiled here, so
+    /// [`SyncerHandle::compilations`] stays 0). Stops like [`Syncer::start`].
+    pub fn start_remote(
+        self,
+        targets: Vec<ClusterTarget>,
+        source: crate::remote::HttpSource,
+        shutdown: watch::Receiver<bool>,
+    ) -> SyncerHandle {
+        let names: Vec<String> = targets.iter().map(|t| t.cluster_name.clone()).collect();
+        let (feeds, mut tasks) = source.spawn(names, self.cfg.clone(), shutdown.clone());
+        let (statuses, workers) =
+            self.spawn_workers(targets, &shutdown, |t| feeds[&t.cluster_name].clone());
+        tasks.extend(workers);
+        SyncerHandle {
+            statuses,
+            compilations: Arc::new(AtomicU64::new(0)),
+            tasks,
+        }
+    }
+
+    /// One worker per target, each reading the desired-state channel `feed` gives it.
+    fn spawn_workers(
+        &self,
+        targets: Vec<ClusterTarget>,
+        shutdown: &watch::Receiver<bool>,
+        mut feed: impl FnMut(&ClusterTarget) -> crate::remote::Feed,
+    ) -> (
+        BTreeMap<String, watch::Receiver<SyncStatus>>,
+        Vec<JoinHandle<()>>,
+    ) {
+        let mut statuses = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for t in targets {
+            let (status_tx, status_rx) = watch::channel(SyncStatus {
+                cluster: t.key.clone(),
+                cluster_name: t.cluster_name.clone(),
+                ..Default::default()
+            });
+            let desired_rx = feed(&t);
+            statuses.insert(t.key.clone(), status_rx);
+            tasks.push(tokio::spawn(worker::run(
+                t,
+                self.cfg.clone(),
+                desired_rx,
+                status_tx,
+                shutdown.clone(),
+            )));
+        }
+        (statuses, tasks)
     }
 }
 
@@ -258,9 +301,16 @@ async fn compile_loop(
             };
             let cfg2 = cfg.clone();
             let snap2 = snap.clone();
+            let t0 = cfg.clock.now();
             let result = compile_on_own_threads(move || compile(&cfg2, &snap2, &names)).await;
+            let secs = cfg.clock.now().saturating_duration_since(t0).as_secs_f64();
             match result {
                 Ok(per_name) => {
+                    for (name, u) in &per_name {
+                        let ok = matches!(**u, DesiredUpdate::Good { .. });
+                        cfg.metrics
+                            .observe_parser(name, ok.into(), "sync", cfg.source_kind, secs);
+                    }
                     compilations.fetch_add(
                         per_name
                             .values()
@@ -359,6 +409,7 @@ pub(crate) fn compile(
                 token: snap.token.clone(),
                 state: Arc::new(state),
                 warnings,
+                newer_invalid: None,
             }
         } else {
             tracing::warn!(cluster_name = %n, token = %short(&snap.token), errors = pass.errors.len(), "source has errors; not applied");

@@ -11,7 +11,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use nomos_cluster::{ClusterClient, LiveState, Mapping};
 use nomos_core::desired::{DesiredObject, DesiredState};
 use nomos_core::plan::{self, Plan, PlanOptions};
-use nomos_core::{Code, Gvk, ObjectId};
+use nomos_core::{Code, GroupKind, Gvk, ObjectId};
+use nomos_monitor::metrics::{Controller, Operation, Outcome};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -32,6 +33,9 @@ pub enum DesiredUpdate {
         token: String,
         state: Arc<DesiredState>,
         warnings: Vec<StatusError>,
+        /// A newer source (token, errors) that could not be used, reported while `state`, the
+        /// last good one, stays in force (the HTTP source: state and errors come together).
+        newer_invalid: Option<(String, Vec<StatusError>)>,
     },
     /// Invalid: report it, keep the last good state.
     Invalid {
@@ -208,9 +212,11 @@ impl Worker {
                 token,
                 state,
                 warnings,
+                newer_invalid,
             } => {
-                self.status.source_token = Some(token.clone());
-                self.source_errors.clear();
+                let (newest, errors) = newer_invalid.clone().unwrap_or((token.clone(), vec![]));
+                self.status.source_token = Some(newest);
+                self.source_errors = errors;
                 self.warnings = warnings.clone();
                 if self.current.as_ref().is_some_and(|c| &c.token == token) {
                     return;
@@ -226,6 +232,15 @@ impl Worker {
                 self.fight_errors.retain(|id, _| index.contains_key(id));
                 self.remediation_errors.clear();
                 self.status.managed_objects = state.objects.iter().filter(|d| d.managed).count();
+                self.status.managed_kinds = state
+                    .objects
+                    .iter()
+                    .filter(|d| d.managed)
+                    .map(|d| GroupKind {
+                        group: d.id.group.clone(),
+                        kind: d.id.kind.clone(),
+                    })
+                    .collect();
                 tracing::info!(token = %short(token), objects = state.objects.len(), "new desired state");
                 self.current = Some(Current {
                     token: token.clone(),
@@ -283,7 +298,27 @@ impl Worker {
         });
     }
 
+    /// Read the live state, plan, apply; record the reconcile's duration and outcome.
     async fn full_sync(&mut self) {
+        let t0 = self.cfg.clock.now();
+        if self.current.is_none() {
+            self.next_full = None;
+            return;
+        }
+        self.full_sync_inner().await;
+        let ok = self.status.reachable && self.sync_errors.is_empty();
+        self.cfg.metrics.observe_reconcile(
+            &self.target.key,
+            ok.into(),
+            self.cfg
+                .clock
+                .now()
+                .saturating_duration_since(t0)
+                .as_secs_f64(),
+        );
+    }
+
+    async fn full_sync_inner(&mut self) {
         let Some(cur) = &self.current else {
             self.next_full = None;
             return;
@@ -351,7 +386,48 @@ impl Worker {
         let p = plan::plan(&state, &live.objects, &cfg.plan_options());
         // The listing is the largest transient: let it go before the long execution.
         drop(live);
+        let t_apply = cfg.clock.now();
         let report = nomos_cluster::execute(&p, client, &cfg.exec_options()).await;
+        let key = self.target.key.as_str();
+        let m = &cfg.metrics;
+        m.apply_operations_by(
+            key,
+            Controller::Applier,
+            Operation::Apply,
+            Outcome::Success,
+            report.applies as u64,
+        );
+        m.apply_operations_by(
+            key,
+            Controller::Applier,
+            Operation::Delete,
+            Outcome::Success,
+            report.deletes as u64,
+        );
+        m.apply_operations_by(
+            key,
+            Controller::Applier,
+            Operation::Apply,
+            Outcome::Error,
+            report.failed as u64,
+        );
+        m.observe_apply(
+            key,
+            Some(&token),
+            report.is_success().into(),
+            cfg.clock
+                .now()
+                .saturating_duration_since(t_apply)
+                .as_secs_f64(),
+            cfg.clock.wall(),
+        );
+        for _ in p
+            .errors
+            .iter()
+            .filter(|e| e.code == Code::MANAGEMENT_CONFLICT)
+        {
+            m.resource_conflict(key, Some(&token));
+        }
         self.status.applies += report.applies as u64;
         self.status.prunes += report.deletes as u64;
         self.status.retries += u64::from(report.retries);
@@ -548,8 +624,28 @@ impl Worker {
             return;
         }
         let actions: Vec<&str> = p.items.iter().map(|i| i.action.name()).collect();
+        let t_fix = self.cfg.clock.now();
         let report =
             nomos_cluster::execute(&p, &self.target.client, &self.cfg.exec_options()).await;
+        let outcome: Outcome = report.is_success().into();
+        let m = &self.cfg.metrics;
+        for i in &p.items {
+            let op = if matches!(i.action, plan::Action::Delete) {
+                Operation::Delete
+            } else {
+                Operation::Update
+            };
+            m.apply_operation(&self.target.key, Controller::Remediator, op, outcome);
+        }
+        m.observe_remediate(
+            &self.target.key,
+            outcome,
+            self.cfg
+                .clock
+                .now()
+                .saturating_duration_since(t_fix)
+                .as_secs_f64(),
+        );
         self.status.applies += report.applies as u64;
         self.status.retries += u64::from(report.retries);
         if !report.is_success() {
@@ -577,6 +673,9 @@ impl Worker {
         self.remediation_errors.remove(&id);
         tracing::info!(object = %id, ?actions, latency_ms = done.saturating_duration_since(at).as_millis() as u64, "drift corrected");
         if let Some(f) = self.fights.record(&id, done) {
+            self.cfg
+                .metrics
+                .resource_fight(&self.target.key, Outcome::Success);
             let manager = live
                 .as_ref()
                 .and_then(|l| other_manager(l, &self.cfg.exec.field_manager));

@@ -824,25 +824,38 @@ async fn killed_mid_sync_then_restarted_converges() {
     second.stop().await;
 }
 
-/// Metrics carry Config Sync's names per cluster, and the endpoint answers /metrics, /healthz
-/// and /readyz.
+/// The monitor wired to the syncer: metrics with Config Sync's names per cluster, `/status`,
+/// health endpoints, and the cluster's RootSync object (CRD registered, ApplySet parent metadata,
+/// status with the synced commit), each read back and checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_and_health_endpoints() {
+async fn metrics_status_endpoint_and_root_sync_object() {
+    use nomos_monitor::reporter::{ReporterOptions, run_reporter};
+    use nomos_syncer::report::{ReportContext, report_of};
     let c = Cluster::new();
-    let cfg = config();
-    let metrics = cfg.metrics.clone();
+    let monitor = std::sync::Arc::new(nomos_monitor::Monitor::new());
+    let mut cfg = config();
+    cfg.metrics = monitor.metrics().clone();
     let env = Env::start(cfg, &[("one", "one", &c)], snapshot(&basic_files()));
-    let statuses = env.handle.subscribe_all();
-    let registry = std::sync::Arc::new(nomos_syncer::metrics::registry(statuses.clone(), &metrics));
     let (_stop_tx, stop) = watch::channel(false);
-    let addr = nomos_syncer::metrics::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        registry.clone(),
-        statuses,
-        stop,
-    )
-    .await
-    .unwrap();
+    let ctx = ReportContext {
+        sync: Default::default(),
+        source: nomos_monitor::SourceSpec {
+            source_format: "unstructured".into(),
+            repo: "/srv/policy".into(),
+            ..Default::default()
+        },
+    };
+    tokio::spawn(run_reporter(
+        env.handle.subscribe("one").unwrap(),
+        move |s: &SyncStatus| report_of(s, &ctx, std::time::SystemTime::now()),
+        monitor.clone(),
+        Some(nomos_monitor::Publisher::new(client(&c, "one"))),
+        ReporterOptions::default(),
+        stop.clone(),
+    ));
+    let addr = nomos_monitor::metrics::serve("127.0.0.1:0".parse().unwrap(), monitor.clone(), stop)
+        .await
+        .unwrap();
     let get = |path: &str| {
         let path = path.to_string();
         async move {
@@ -863,25 +876,86 @@ async fn metrics_and_health_endpoints() {
         }
     };
     assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
-    env.wait("one", "synced", synced).await;
-    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
-    // A drift correction feeds the latency histogram.
+    let st = env.wait("one", "synced", synced).await;
+    let token = st.commit.clone().unwrap();
+    // A drift correction feeds the remediator counters and the latency histogram.
     edit(&c, "kubectl", "shop", "a", "drift");
     env.wait("one", "drift corrected", |s| s.drift_corrections >= 1)
         .await;
+    // The reporter publishes asynchronously: wait for the RootSync to carry the commit.
+    let rs = || {
+        c.get(
+            "configsync.gke.io/v1beta1",
+            "RootSync",
+            Some("config-management-system"),
+            "root-sync",
+        )
+    };
+    eventually("the RootSync status names the synced commit", || {
+        rs().is_some_and(|r| {
+            r.pointer("/status/lastSyncedCommit")
+                .and_then(Value::as_str)
+                == Some(token.as_str())
+        })
+    })
+    .await;
+    let rs = rs().unwrap();
+    assert_eq!(
+        rs.pointer("/metadata/labels/applyset.kubernetes.io~1id")
+            .and_then(Value::as_str),
+        Some(
+            nomos_core::desired::SyncIdentity::default()
+                .applyset_id()
+                .as_str()
+        ),
+        "{rs:#}"
+    );
+    assert_eq!(
+        rs.pointer("/metadata/annotations/applyset.kubernetes.io~1contains-group-kinds")
+            .and_then(Value::as_str),
+        Some("ConfigMap,Namespace"),
+        "{rs:#}"
+    );
+    assert_eq!(
+        rs.pointer("/spec/git/repo").and_then(Value::as_str),
+        Some("/srv/policy")
+    );
+    assert_eq!(
+        rs.pointer("/status/sync/commit").and_then(Value::as_str),
+        Some(token.as_str())
+    );
+    assert!(
+        c.get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "rootsyncs.configsync.gke.io"
+        )
+        .is_some()
+    );
+
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
     let text = get("/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     for want in [
-        "config_sync_last_sync_timestamp{cluster=\"one\"",
-        "config_sync_declared_resources{cluster=\"one\"",
+        "config_sync_last_sync_timestamp{",
+        "config_sync_declared_resources{",
         "config_sync_apply_operations_total{cluster=\"one\",controller=\"applier\",operation=\"apply\",status=\"success\"} 3",
         "config_sync_apply_operations_total{cluster=\"one\",controller=\"remediator\",operation=\"update\",status=\"success\"} 1",
-        "config_sync_pipeline_error_observed{cluster=\"one\"} 0",
-        "nomos_cluster_synced{cluster=\"one\"} 1",
+        "config_sync_apply_duration_seconds_count{",
+        "config_sync_reconcile_duration_seconds_count{cluster=\"one\",status=\"success\"}",
+        "config_sync_parser_duration_seconds_count{cluster=\"one\",status=\"success\",trigger=\"sync\",source=\"dir\"} 1",
+        "config_sync_remediate_duration_seconds_count{cluster=\"one\",status=\"success\"} 1",
         "nomos_drift_correction_seconds_count{cluster=\"one\"} 1",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
+    let status = get("/status").await;
+    let body = &status[status.find("\r\n\r\n").unwrap() + 4..];
+    let doc: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {status}"));
+    assert_eq!(doc["clusters"][0]["cluster"], "one");
+    assert_eq!(doc["clusters"][0]["syncedCommit"], token.as_str());
+    assert_eq!(doc["clusters"][0]["managedObjects"], 3);
     assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
     env.stop().await;
 }

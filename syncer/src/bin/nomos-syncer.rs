@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use nomos_cluster::ClusterClient;
 use nomos_core::SourceFormat;
+use nomos_syncer::report::{ReportContext, report_of};
 use nomos_syncer::{ClusterTarget, DirSource, Syncer, SyncerConfig};
+use std::sync::Arc;
 
 /// Sync the policy repository in DIR to one or many clusters and keep them in sync (drift
 /// correction, fight detection) until SIGINT/SIGTERM.
@@ -15,9 +17,31 @@ use nomos_syncer::{ClusterTarget, DirSource, Syncer, SyncerConfig};
 #[command(name = "nomos-syncer", version)]
 struct Args {
     /// The policy repository: a directory (re-read when its files change) or a Git URL
-    /// (`file://…`; fetched every --poll-period, the importer embedded).
-    #[arg(long)]
-    source: String,
+    /// (`https://…`, `ssh://…`, `git@host:org/repo`, `file://…`; fetched every --poll-period,
+    /// the importer embedded), or a nomos-importer's snapshot service (`http://host:port`:
+    /// the importer builds each cluster's state; --source-format must match its own).
+    #[arg(
+        long,
+        required_unless_present = "root_sync",
+        conflicts_with = "root_sync"
+    )]
+    source: Option<String>,
+    /// Read the source from this RootSync (`NAMESPACE/NAME`, e.g.
+    /// `config-management-system/root-sync`) or legacy ConfigManagement
+    /// (`configmanagement/NAME`) in the (first) cluster, with the credentials of the Secret its
+    /// `spec.git.secretRef` names, as Config Sync's reconciler does; instead of --source and the
+    /// Git flags. Restart the syncer after changing the spec.
+    #[arg(long = "root-sync")]
+    root_sync: Option<String>,
+    /// Sync the cluster this process runs in (its pod's service account), instead of kubeconfig
+    /// contexts. Name it with --cluster-name for cluster selectors.
+    #[arg(long = "in-cluster", conflicts_with_all = ["kubeconfig", "contexts", "all_contexts"])]
+    in_cluster: bool,
+    /// Do not write status objects: by default each cluster gets the RootSync CRD (if missing)
+    /// and a `root-sync` object in `config-management-system` whose spec describes this source
+    /// and whose status is this syncer's, so `nomos status` works as with Config Sync.
+    #[arg(long = "no-status-object", default_value_t = false)]
+    no_status_object: bool,
     /// Git: the branch to follow (Config Sync's default).
     #[arg(long, default_value = "master")]
     branch: String,
@@ -30,6 +54,28 @@ struct Args {
     /// Git: where the bare mirror is kept.
     #[arg(long = "cache-dir")]
     cache_dir: Option<PathBuf>,
+    /// Git: how to authenticate (Config Sync's spec.git.auth): none, token, cookiefile or ssh.
+    #[arg(long, default_value = "none")]
+    auth: String,
+    /// Git: the mounted Secret with the credentials, files named as Config Sync's secret keys:
+    /// `username` and `token` (token), `cookie_file` (cookiefile), `ssh` and optionally
+    /// `known_hosts` (ssh). Read at every fetch; never logged.
+    #[arg(long = "secret-dir")]
+    secret_dir: Option<PathBuf>,
+    /// Git over https: trust the CA certificate(s) in this PEM file instead of the system's
+    /// roots (Config Sync's caCertSecretRef, key `cert`).
+    #[arg(long = "ca-cert-file")]
+    ca_cert_file: Option<PathBuf>,
+    /// Git over https: accept any server certificate (Config Sync's noSSLVerify; insecure).
+    #[arg(long = "no-ssl-verify", default_value_t = false)]
+    no_ssl_verify: bool,
+    /// Git over ssh: trust only the host keys in this known_hosts file (default: the secret's
+    /// `known_hosts`, else ssh's own known_hosts files; checking is strict).
+    #[arg(long = "ssh-known-hosts", conflicts_with = "ssh_no_host_key_check")]
+    ssh_known_hosts: Option<PathBuf>,
+    /// Git over ssh: accept any host key (insecure: man-in-the-middle attacks go unnoticed).
+    #[arg(long = "ssh-no-host-key-check", default_value_t = false)]
+    ssh_no_host_key_check: bool,
     /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -60,6 +106,16 @@ struct Args {
     /// Serve Prometheus metrics (`/metrics`, Config Sync's names), `/healthz` and `/readyz` here.
     #[arg(long = "metrics-addr")]
     metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// `user@host:path` (Git's scp-like syntax), not a local path with a colon after a slash.
+fn looks_scp_like(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((host, path)) => {
+            !host.is_empty() && !host.contains('/') && !path.is_empty() && !s.starts_with('/')
+        }
+        None => false,
+    }
 }
 
 /// `500ms`, `30s`, `5m`, `1h`, or a number of seconds.
@@ -113,6 +169,16 @@ fn init_logs(format: &str) -> Result<()> {
 }
 
 async fn targets(a: &Args) -> Result<Vec<ClusterTarget>> {
+    if a.in_cluster {
+        let name = a.cluster_name.clone().unwrap_or_default();
+        let client = ClusterClient::in_cluster(&name).await?;
+        let key = if name.is_empty() {
+            "in-cluster".to_string()
+        } else {
+            name.clone()
+        };
+        return Ok(vec![ClusterTarget::new(key, name, client)]);
+    }
     let contexts: Vec<Option<String>> = if a.all_contexts {
         let kc = match &a.kubeconfig {
             Some(p) => kube::config::Kubeconfig::read_from(p),
@@ -179,17 +245,89 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run(a: Args) -> Result<()> {
+/// With --root-sync: read the RootSync (and its Secrets) from the first cluster and turn it into
+/// the flags it stands for. Credentials land in a private directory under the cache directory.
+async fn configure_from_cluster(a: &mut Args, targets: &[ClusterTarget]) -> Result<()> {
+    let Some(what) = &a.root_sync else {
+        return Ok(());
+    };
+    let what = nomos_syncer::config::SyncObjectRef::parse(what)
+        .map_err(|e| anyhow::anyhow!("--root-sync: {e}"))?;
+    let first = targets
+        .first()
+        .context("--root-sync needs a cluster to read it from")?;
+    let base = a
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("nomos-git-cache"));
+    let c = nomos_syncer::config::read(&first.client, &what, &base.join("secrets"))
+        .await
+        .with_context(|| format!("--root-sync (cluster {})", first.key))?;
+    let g = &c.spec.git;
+    tracing::info!(repo = %g.repo, git_ref = %g.git_ref(), dir = %g.dir, auth = g.auth.as_str(), "source read from the cluster");
+    a.source = Some(g.repo.clone());
+    a.branch = g.branch.clone();
+    a.revision = g.revision.clone();
+    a.dir = g.dir.clone();
+    a.source_format = c.spec.source_format.as_str().to_string();
+    a.poll_period = format!("{}ms", g.period.as_millis().max(1));
+    a.auth = g.auth.as_str().to_string();
+    a.secret_dir = c.secret_dir;
+    a.ca_cert_file = c.ca_cert_file;
+    a.no_ssl_verify = g.no_ssl_verify;
+    Ok(())
+}
+
+async fn run(mut a: Args) -> Result<()> {
+    let targets = targets(&a).await?;
+    configure_from_cluster(&mut a, &targets).await?;
+    let source_arg = a.source.clone().unwrap_or_default();
     let format = SourceFormat::parse(&a.source_format).map_err(|e| anyhow::anyhow!(e))?;
     let poll = parse_duration(&a.poll_period)?;
-    let is_git = a.source.contains("://") || a.source.starts_with("git@");
+    // `http://host:port`: a separate nomos-importer serves the desired state (no Git here).
+    let remote = if nomos_syncer::remote::is_importer_url(&source_arg) {
+        Some(nomos_syncer::HttpSource::new(&source_arg)?)
+    } else {
+        None
+    };
+    let is_git = source_arg.contains("://") || looks_scp_like(&source_arg);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (source_repo, source_rx, _trigger) = if is_git {
-        let mut git = nomos_importer::GitSource::new(a.source.clone())
+    let (source_repo, source_rx, _trigger) = if let Some(r) = &remote {
+        (
+            r.url().to_string(),
+            tokio::sync::watch::channel(None).1,
+            None,
+        )
+    } else if is_git {
+        let mut git = nomos_importer::GitSource::new(source_arg.clone())
             .with_branch(a.branch.clone())
             .with_dir(a.dir.clone());
         if let Some(r) = &a.revision {
             git = git.with_revision(r.clone());
+        }
+        let auth =
+            nomos_importer::AuthType::parse(&a.auth).map_err(|e| anyhow::anyhow!("--auth: {e}"))?;
+        match (&a.secret_dir, auth) {
+            (None, nomos_importer::AuthType::None) => {}
+            (Some(_), nomos_importer::AuthType::None) => {
+                bail!("--secret-dir needs --auth token, cookiefile or ssh")
+            }
+            (None, auth) => bail!("--auth {auth} needs --secret-dir (the mounted Secret)"),
+            (Some(dir), auth) => {
+                git = git
+                    .with_secret_dir(auth, dir)
+                    .map_err(|e| anyhow::anyhow!("--secret-dir: {}", e.diagnostic()))?;
+            }
+        }
+        if let Some(ca) = &a.ca_cert_file {
+            git = git.with_ca_cert_file(ca.clone());
+        }
+        git = git.with_no_ssl_verify(a.no_ssl_verify);
+        if let Some(known_hosts) = &a.ssh_known_hosts {
+            git = git.with_known_hosts(known_hosts.clone());
+        }
+        if a.ssh_no_host_key_check {
+            git = git.with_host_key_check(nomos_importer::HostKeyCheck::Disabled);
         }
         let cache = a
             .cache_dir
@@ -209,7 +347,7 @@ async fn run(a: Args) -> Result<()> {
         );
         (display, rx, Some(trigger_tx))
     } else {
-        let path = PathBuf::from(&a.source);
+        let path = PathBuf::from(&source_arg);
         let root = path
             .canonicalize()
             .with_context(|| format!("--source {}: no such directory", path.display()))?;
@@ -224,28 +362,89 @@ async fn run(a: Args) -> Result<()> {
         let rx = dir.spawn(SyncerConfig::default().sleeper, stop_rx.clone());
         (root.to_string_lossy().into_owned(), rx, None)
     };
+    let monitor = Arc::new(nomos_monitor::Monitor::new());
     let cfg = SyncerConfig {
         format,
         source_repo: source_repo.clone(),
+        source_kind: if remote.is_some() {
+            "importer"
+        } else if is_git {
+            "git"
+        } else {
+            "dir"
+        },
+        metrics: monitor.metrics().clone(),
         resync_period: parse_duration(&a.resync_period)?,
         allow_mass_prune: a.allow_mass_prune,
         ..SyncerConfig::default()
     };
-    let targets = targets(&a).await?;
     tracing::info!(clusters = targets.len(), source = %source_repo, "nomos-syncer starting");
     let source = source_rx;
-    let metrics = cfg.metrics.clone();
-    let handle = Syncer::new(cfg).start(targets, source, stop_rx.clone());
-    if let Some(addr) = a.metrics_addr {
-        let registry = std::sync::Arc::new(nomos_syncer::metrics::registry(
-            handle.subscribe_all(),
-            &metrics,
+    let ctx = ReportContext {
+        sync: cfg.sync.clone(),
+        source: nomos_monitor::SourceSpec {
+            source_format: format.as_str().to_string(),
+            repo: source_repo.clone(),
+            branch: if is_git {
+                a.branch.clone()
+            } else {
+                String::new()
+            },
+            revision: a.revision.clone().filter(|_| is_git).unwrap_or_default(),
+            dir: if is_git { a.dir.clone() } else { String::new() },
+            period: format!("{}s", poll.as_secs_f64()),
+            auth: if is_git {
+                a.auth.clone()
+            } else {
+                String::new()
+            },
+        },
+    };
+    let clients: Vec<(String, ClusterClient)> = targets
+        .iter()
+        .map(|t| (t.key.clone(), t.client.clone()))
+        .collect();
+    let sleeper = cfg.sleeper.clone();
+    let clock = cfg.clock.clone();
+    let handle = match remote {
+        Some(r) => Syncer::new(cfg).start_remote(targets, r, stop_rx.clone()),
+        None => Syncer::new(cfg).start(targets, source, stop_rx.clone()),
+    };
+    // Status: reports for /metrics and /status, and (unless --no-status-object) the RootSync
+    // object of each cluster, written by one reporter task per cluster.
+    for (key, client) in clients {
+        let Some(rx) = handle.subscribe(&key) else {
+            continue;
+        };
+        let publisher = (!a.no_status_object).then(|| {
+            let p = nomos_monitor::Publisher::new(client);
+            // Configured from a RootSync: its spec is the user's; write only status and the
+            // ApplySet metadata.
+            if a.root_sync.is_some() {
+                p.leave_spec()
+            } else {
+                p
+            }
+        });
+        let ctx = ctx.clone();
+        let clock = clock.clone();
+        tokio::spawn(nomos_monitor::reporter::run_reporter(
+            rx,
+            move |s: &nomos_syncer::SyncStatus| report_of(s, &ctx, clock.wall()),
+            monitor.clone(),
+            publisher,
+            nomos_monitor::reporter::ReporterOptions {
+                sleeper: sleeper.clone(),
+                ..Default::default()
+            },
+            stop_rx.clone(),
         ));
-        let bound =
-            nomos_syncer::metrics::serve(addr, registry, handle.subscribe_all(), stop_rx.clone())
-                .await
-                .with_context(|| format!("--metrics-addr {addr}"))?;
-        tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics");
+    }
+    if let Some(addr) = a.metrics_addr {
+        let bound = nomos_monitor::metrics::serve(addr, monitor.clone(), stop_rx.clone())
+            .await
+            .with_context(|| format!("--metrics-addr {addr}"))?;
+        tracing::info!(url = %format!("http://{bound}/metrics"), "serving metrics and /status");
     }
     // Log status transitions (synced, number of errors) per cluster.
     for (key, mut rx) in handle.subscribe_all() {
