@@ -22,6 +22,7 @@ use std::sync::Arc;
 use nomos_core::desired::{self, DesiredState, SourceInfo, StampOptions, SyncIdentity};
 use nomos_core::diag::{Diagnostic, dedup_sorted};
 use nomos_core::{Options, Repository, SourceFile};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -274,16 +275,27 @@ impl<S: Source> Importer<S> {
         let mut errors = Vec::new();
         let mut soft = repo.warnings.clone();
         let mut per_cluster = BTreeMap::new();
-        for cluster in &clusters {
-            let pass = repo.pass(cluster);
-            if !pass.is_syncable() {
-                errors.extend(pass.errors);
+        // Passes are independent: build them on every core (each pass is dropped as soon as its
+        // desired state is built, so at most one pass per thread is alive).
+        let built: Vec<(&String, Vec<Diagnostic>, Option<DesiredState>)> = clusters
+            .par_iter()
+            .map(|cluster| {
+                let pass = repo.pass(cluster);
+                if !pass.is_syncable() {
+                    return (cluster, pass.errors, None);
+                }
+                let mut state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
+                // Not on the objects (`omit_token`), but the state still says where it comes from.
+                state.source.commit = commit.to_string();
+                (cluster, pass.errors, Some(state))
+            })
+            .collect();
+        for (cluster, pass_errors, state) in built {
+            let Some(state) = state else {
+                errors.extend(pass_errors);
                 continue;
-            }
-            soft.extend(pass.errors.iter().cloned());
-            let mut state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
-            // Not on the objects (`omit_token`), but the state still says where it comes from.
-            state.source.commit = commit.to_string();
+            };
+            soft.extend(pass_errors);
             let had_objects = self
                 .last_good
                 .as_ref()

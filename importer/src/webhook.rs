@@ -205,6 +205,89 @@ fn push(cfg: &WebhookConfig, provider: &'static str, body: &[u8]) -> Verdict {
     }
 }
 
+/// Serve only `POST /webhook` on `addr` (for a process that fetches Git itself, such as
+/// `nomos-syncer` with a Git source): a verified push calls `on_push`. Answers like the snapshot
+/// service's endpoint (`202` fetching, `200` ignored, `401` refused, `413` too large). Runs until
+/// `shutdown` turns true; returns the bound address.
+pub async fn serve(
+    addr: std::net::SocketAddr,
+    cfg: WebhookConfig,
+    on_push: impl Fn() + Send + Sync + 'static,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<std::net::SocketAddr> {
+    use http_body_util::{BodyExt, Full, Limited};
+    use hyper::{Method, Response, StatusCode};
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let shared = std::sync::Arc::new((cfg, on_push));
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = async { while !*shutdown.borrow_and_update() { if shutdown.changed().await.is_err() { return; } } } => return,
+                r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let shared = shared.clone();
+                        async move {
+                            let (cfg, on_push) = &*shared;
+                            let reply = |code: StatusCode, text: String| {
+                                let mut r = Response::new(Full::new(bytes::Bytes::from(text)));
+                                *r.status_mut() = code;
+                                Ok::<_, std::convert::Infallible>(r)
+                            };
+                            if req.uri().path() != "/webhook" {
+                                return reply(
+                                    StatusCode::NOT_FOUND,
+                                    "not found (POST /webhook)\n".into(),
+                                );
+                            }
+                            if req.method() != Method::POST {
+                                return reply(
+                                    StatusCode::METHOD_NOT_ALLOWED,
+                                    "method not allowed\n".into(),
+                                );
+                            }
+                            let (parts, body) = req.into_parts();
+                            let Ok(body) = Limited::new(body, cfg.max_body).collect().await else {
+                                return reply(
+                                    StatusCode::PAYLOAD_TOO_LARGE,
+                                    format!("the payload is larger than {} bytes\n", cfg.max_body),
+                                );
+                            };
+                            match check(cfg, &parts.headers, &body.to_bytes()) {
+                                Verdict::Trigger {
+                                    provider,
+                                    reference,
+                                } => {
+                                    tracing::info!(peer = %peer, provider, reference = reference.as_deref().unwrap_or("-"), "webhook: push; fetching now");
+                                    on_push();
+                                    reply(StatusCode::ACCEPTED, "fetching\n".into())
+                                }
+                                Verdict::Ignored { provider, reason } => {
+                                    tracing::info!(peer = %peer, provider, reason = %reason, "webhook ignored");
+                                    reply(StatusCode::OK, format!("ignored: {reason}\n"))
+                                }
+                                Verdict::Unauthorized { provider, reason } => {
+                                    tracing::warn!(peer = %peer, provider, reason = %reason, "webhook rejected");
+                                    reply(StatusCode::UNAUTHORIZED, format!("{reason}\n"))
+                                }
+                            }
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    Ok(bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

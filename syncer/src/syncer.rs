@@ -390,14 +390,8 @@ pub(crate) fn compile(
         options,
     );
     let stamp = cfg.stamp();
-    for (i, n) in names.iter().enumerate() {
-        // The last pass takes the declared objects instead of copying them.
-        let pass = if i + 1 == names.len() {
-            repo.take_pass(n)
-        } else {
-            repo.pass(n)
-        };
-        let u = if pass.is_syncable() {
+    let update = |repo: &Repository, n: &String, pass: nomos_core::Pass| -> DesiredUpdate {
+        if pass.is_syncable() {
             let warnings = pass
                 .errors
                 .iter()
@@ -421,8 +415,22 @@ pub(crate) fn compile(
                     .map(StatusError::from_diagnostic)
                     .collect(),
             }
-        };
-        out.insert(n.clone(), Arc::new(u));
+        }
+    };
+    if let [n] = names {
+        // One cluster name: the pass takes the declared objects instead of copying them.
+        let pass = repo.take_pass(n);
+        out.insert(n.clone(), Arc::new(update(&repo, n, pass)));
+    } else {
+        // Several: independent passes on every core, each dropped once its state is built.
+        use rayon::prelude::*;
+        let built: Vec<(String, DesiredUpdate)> = names
+            .par_iter()
+            .map(|n| (n.clone(), update(&repo, n, repo.pass(n))))
+            .collect();
+        for (n, u) in built {
+            out.insert(n, Arc::new(u));
+        }
     }
     out
 }

@@ -84,7 +84,18 @@ struct Worker {
     watchers: HashMap<(String, String), JoinHandle<()>>,
     events_tx: mpsc::Sender<WatchMsg>,
     next_full: Option<Instant>,
+    /// A new desired state that differs from a fully synced one in a few objects: apply just
+    /// those (see [`Worker::incremental`]); any doubt falls back to a full sync.
+    incremental: Option<Incremental>,
     failures: u32,
+}
+
+/// What changed between a fully synced desired state and the next one.
+struct Incremental {
+    /// Declared objects added or changed (by content hash).
+    changed: Vec<ObjectId>,
+    /// Objects no longer declared, with the version they were applied as.
+    removed: Vec<(ObjectId, Gvk)>,
 }
 
 impl Drop for Worker {
@@ -138,6 +149,7 @@ async fn run_inner(
         watchers: HashMap::new(),
         events_tx,
         next_full: None,
+        incremental: None,
         failures: 0,
     };
     if let Some(u) = desired_rx.borrow_and_update().clone() {
@@ -146,6 +158,12 @@ async fn run_inner(
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if w.incremental.is_some() && w.next_full.is_none_or(|t| t > cfg.clock.now()) {
+            tokio::select! {
+                _ = crate::stopped(&mut shutdown) => break,
+                _ = w.incremental() => {}
+            }
         }
         if w.next_full.is_some_and(|t| t <= cfg.clock.now()) {
             tokio::select! {
@@ -242,13 +260,27 @@ impl Worker {
                     })
                     .collect();
                 tracing::info!(token = %short(token), objects = state.objects.len(), "new desired state");
+                let incremental = self.incremental_from(state, &index);
                 self.current = Some(Current {
                     token: token.clone(),
                     state: state.clone(),
                     index,
                 });
                 self.failures = 0;
-                self.next_full = Some(self.cfg.clock.now());
+                match incremental {
+                    Some(inc) => {
+                        tracing::info!(
+                            changed = inc.changed.len(),
+                            removed = inc.removed.len(),
+                            "applying the difference only"
+                        );
+                        self.incremental = Some(inc);
+                    }
+                    None => {
+                        self.incremental = None;
+                        self.next_full = Some(self.cfg.clock.now());
+                    }
+                }
             }
             DesiredUpdate::Invalid { token, errors } => {
                 tracing::warn!(token = %short(token), errors = errors.len(), "source invalid; keeping the last good state");
@@ -298,6 +330,188 @@ impl Worker {
         });
     }
 
+    /// When the current state is fully synced (its commit applied, no error outstanding) and
+    /// `next` differs from it in a few objects, what changed. `None` asks for a full sync:
+    /// nothing synced yet, outstanding errors, a large change, a change of the implicit
+    /// Namespaces of an unstructured repository, or anything the mass-prune safety checks
+    /// would look at (every Namespace gone, more than half of the objects pruned).
+    fn incremental_from(
+        &self,
+        next: &DesiredState,
+        next_index: &HashMap<ObjectId, usize>,
+    ) -> Option<Incremental> {
+        let cur = self.current.as_ref()?;
+        let clean = self.status.commit.as_deref() == Some(cur.token.as_str())
+            && self.sync_errors.is_empty()
+            && self.remediation_errors.is_empty()
+            && self.next_full.is_none_or(|t| t > self.cfg.clock.now())
+            && self.incremental.is_none();
+        if !clean {
+            return None;
+        }
+        let old = &cur.state;
+        let mut changed = Vec::new();
+        for d in &next.objects {
+            match cur.index.get(&d.id) {
+                Some(&i)
+                    if old.objects[i].hash == d.hash && old.objects[i].managed == d.managed => {}
+                _ => changed.push(d.id.clone()),
+            }
+        }
+        let removed: Vec<(ObjectId, Gvk)> = old
+            .objects
+            .iter()
+            .filter(|d| !next_index.contains_key(&d.id))
+            .map(|d| (d.id.clone(), d.gvk.clone()))
+            .collect();
+        let total = changed.len() + removed.len();
+        if total == 0 {
+            return Some(Incremental { changed, removed });
+        }
+        // Large changes go through the full path (one listing beats many gets).
+        if total > 256.max(next.objects.len() / 10) {
+            return None;
+        }
+        let namespaces = |s: &DesiredState| -> (std::collections::BTreeSet<String>, usize) {
+            (
+                s.objects
+                    .iter()
+                    .map(|d| d.id.namespace.clone())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                s.objects
+                    .iter()
+                    .filter(|d| d.id.group.is_empty() && d.id.kind == "Namespace")
+                    .count(),
+            )
+        };
+        let (old_ns, old_decl) = namespaces(old);
+        let (new_ns, new_decl) = namespaces(next);
+        let plan_opts = self.cfg.plan_options();
+        if plan_opts.implicit_namespaces && old_ns != new_ns {
+            return None;
+        }
+        if old_decl > 0 && new_decl == 0 {
+            return None; // KNV2006 territory: let the full plan refuse it
+        }
+        if removed.len() * 2 > old.objects.len() {
+            return None;
+        }
+        Some(Incremental { changed, removed })
+    }
+
+    /// Apply only what changed since the last fully synced state: read the changed and removed
+    /// objects one by one, plan them (creates, updates, prunes, abandons) and execute. Falls
+    /// back to a full sync when anything fails.
+    async fn incremental(&mut self) {
+        let Some(inc) = self.incremental.take() else {
+            return;
+        };
+        let Some(cur) = &self.current else { return };
+        let (state, token) = (cur.state.clone(), cur.token.clone());
+        let t0 = self.cfg.clock.now();
+        let cfg = self.cfg.clone();
+        let client = self.target.client.clone();
+        // The objects to look at, with the versions to read them by.
+        let mut partial_objects = Vec::with_capacity(inc.changed.len());
+        let mut reads: Vec<(ObjectId, Gvk)> = Vec::new();
+        for id in &inc.changed {
+            if let Some(&i) = cur.index.get(id) {
+                let d = &state.objects[i];
+                partial_objects.push(d.clone());
+                reads.push((id.clone(), d.gvk.clone()));
+            }
+        }
+        reads.extend(inc.removed.iter().cloned());
+        let gets = futures::future::join_all(reads.iter().map(|(id, gvk)| {
+            let client = &client;
+            async move {
+                let ns = (!id.namespace.is_empty()).then_some(id.namespace.as_str());
+                client.get(gvk, ns, &id.name).await
+            }
+        }))
+        .await;
+        let mut live = Vec::new();
+        for r in gets {
+            match r {
+                Ok(Some(v)) => live.push(v),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "incremental sync could not read an object; full sync");
+                    self.next_full = Some(cfg.clock.now());
+                    return;
+                }
+            }
+        }
+        let partial = DesiredState {
+            cluster: state.cluster.clone(),
+            sync: state.sync.clone(),
+            source: state.source.clone(),
+            objects: partial_objects,
+            hash: String::new(),
+        };
+        let opts = PlanOptions {
+            implicit_namespaces: false,
+            // Checked against the whole state in `incremental_from`.
+            max_prune_fraction: None,
+            ..cfg.plan_options()
+        };
+        let p = plan::plan(&partial, &live, &opts);
+        let report = nomos_cluster::execute(&p, &client, &cfg.exec_options()).await;
+        let key = self.target.key.as_str();
+        let m = &cfg.metrics;
+        m.apply_operations_by(
+            key,
+            Controller::Applier,
+            Operation::Apply,
+            Outcome::Success,
+            report.applies as u64,
+        );
+        m.apply_operations_by(
+            key,
+            Controller::Applier,
+            Operation::Delete,
+            Outcome::Success,
+            report.deletes as u64,
+        );
+        m.apply_operations_by(
+            key,
+            Controller::Applier,
+            Operation::Apply,
+            Outcome::Error,
+            report.failed as u64,
+        );
+        let secs = cfg.clock.now().saturating_duration_since(t0).as_secs_f64();
+        m.observe_apply(
+            key,
+            Some(&token),
+            report.is_success().into(),
+            secs,
+            cfg.clock.wall(),
+        );
+        self.status.applies += report.applies as u64;
+        self.status.prunes += report.deletes as u64;
+        self.status.retries += u64::from(report.retries);
+        tracing::info!(
+            token = %short(&token),
+            applies = report.applies,
+            deletes = report.deletes,
+            failed = report.failed,
+            "incremental sync"
+        );
+        if !report.is_success() || !p.errors.is_empty() {
+            // Report through the full path (it lists, plans everything and records errors).
+            self.next_full = Some(cfg.clock.now());
+            return;
+        }
+        m.observe_reconcile(key, Outcome::Success, secs);
+        if cfg.remediate {
+            self.ensure_watchers(&state).await;
+        }
+        self.status.commit = Some(token);
+        self.status.last_sync = Some(cfg.clock.wall());
+    }
+
     /// Read the live state, plan, apply; record the reconcile's duration and outcome.
     async fn full_sync(&mut self) {
         let t0 = self.cfg.clock.now();
@@ -319,6 +533,8 @@ impl Worker {
     }
 
     async fn full_sync_inner(&mut self) {
+        // A full sync covers whatever an incremental one was going to do.
+        self.incremental = None;
         let Some(cur) = &self.current else {
             self.next_full = None;
             return;

@@ -1,5 +1,6 @@
 //! The syncer fed by a Git repository (nomos-importer's fetcher), end to end: commits reach the
-//! cluster, a bad commit changes nothing, the next good commit is applied.
+//! cluster (a signed webhook fetches at once, a forged one is refused), a bad commit changes
+//! nothing, the next good commit is applied.
 
 use std::path::Path;
 use std::process::Command;
@@ -105,7 +106,8 @@ async fn commits_flow_from_git_to_the_cluster() {
         trigger_rx,
         stop.clone(),
     );
-    let handle = Syncer::new(cfg).start(vec![ClusterTarget::new("c", "c", client)], rx, stop);
+    let handle =
+        Syncer::new(cfg).start(vec![ClusterTarget::new("c", "c", client)], rx, stop.clone());
     let mut st = handle.subscribe("c").unwrap();
 
     let s = wait(&mut st, "first commit synced", |s| {
@@ -120,9 +122,50 @@ async fn commits_flow_from_git_to_the_cluster() {
     };
     assert_eq!(k().as_deref(), Some("one"));
 
-    // A new commit, picked up at once through the trigger (what a webhook does).
+    // A new commit, picked up at once through the webhook (the period is an hour): a bad
+    // signature is refused and fetches nothing; a signed GitHub push fetches.
+    let hook = {
+        let trigger = trigger.clone();
+        nomos_importer::webhook::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            nomos_importer::webhook::WebhookConfig::new(
+                nomos_importer::webhook::Secret::new("hook-secret"),
+                Some("master".into()),
+            ),
+            move || {
+                let _ = trigger.try_send(());
+            },
+            stop.clone(),
+        )
+        .await
+        .unwrap()
+    };
     let c2 = commit(&repo, &[("policy/cm.yaml", &cm("two"))], "two");
-    trigger.send(()).await.unwrap();
+    let body = br#"{"ref":"refs/heads/master"}"#;
+    let post = |signature: String| {
+        let body = body.to_vec();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(hook).unwrap();
+            let head = format!(
+                "POST /webhook HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: push\r\nX-Hub-Signature-256: {signature}\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&body).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+    };
+    let bad = post(format!("sha256={}", "0".repeat(64))).await.unwrap();
+    assert!(bad.starts_with("HTTP/1.1 401"), "{bad}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(k().as_deref(), Some("one"), "a refused webhook fetched");
+    let mac = nomos_importer::webhook::hmac_sha256(b"hook-secret", body);
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    let good = post(format!("sha256={hex}")).await.unwrap();
+    assert!(good.starts_with("HTTP/1.1 202"), "{good}");
     wait(&mut st, "second commit synced", |s| {
         s.synced && s.commit.as_deref() == Some(c2.as_str())
     })

@@ -321,6 +321,60 @@ async fn source_directory_changes_propagate() {
     env.stop().await;
 }
 
+/// A new source that differs from a fully synced one in a few objects is applied by reading
+/// and writing just those objects: no listing, no full sync, nothing else written; lifecycle
+/// rules still hold (a removed `deletion: detach` object is left in place).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_change_writes_only_the_changed_objects() {
+    let c = Cluster::new();
+    let mut files = basic_files();
+    files.push((
+        "kept.yaml".into(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  namespace: shop\n  annotations:\n    client.lifecycle.config.k8s.io/deletion: detach\ndata:\n  k: v\n".into(),
+    ));
+    let env = Env::start(config(), &[("one", "one", &c)], snapshot(&files));
+    let first = env.wait("one", "synced", synced).await;
+    assert_eq!(first.full_syncs, 1);
+    let rv = |name: &str| {
+        c.get("v1", "ConfigMap", Some("shop"), name)
+            .and_then(|v| v.pointer("/metadata/resourceVersion").cloned())
+    };
+    let b_rv = rv("b");
+    let writes_before = c.resource_version();
+    // Listing fails from now on: a full sync could not succeed, an incremental one does not list.
+    c.faults().inject(Fault::error(500).verb("list"));
+    // Change a, add c, remove kept (detach) and b stays as it is.
+    let next = vec![
+        ("ns.yaml".into(), ns("shop")),
+        ("a.yaml".into(), cm("shop", "a", "changed")),
+        ("b.yaml".into(), cm("shop", "b", "v")),
+        ("c.yaml".into(), cm("shop", "c", "new")),
+    ];
+    env.source.send_replace(Some(snapshot(&next)));
+    let s = env
+        .wait("one", "synced to the new source", |s| {
+            s.synced && s.commit != first.commit
+        })
+        .await;
+    assert_eq!(data_k(&c, "shop", "a").as_deref(), Some("changed"));
+    assert_eq!(data_k(&c, "shop", "c").as_deref(), Some("new"));
+    assert_eq!(rv("b"), b_rv, "an unchanged object was written");
+    let kept = c
+        .get("v1", "ConfigMap", Some("shop"), "kept")
+        .expect("detached, not deleted");
+    assert!(
+        kept.pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
+            .is_none(),
+        "abandoned: our metadata removed: {kept}"
+    );
+    assert_eq!(s.full_syncs, 1, "no full sync: {s:#?}");
+    assert_eq!(s.applies, first.applies + 2, "{s:#?}");
+    // Three writes: a updated, c created, kept's metadata removed.
+    assert_eq!(c.resource_version() - writes_before, 3);
+    c.faults().clear();
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_source_is_reported_and_nothing_is_pruned() {
     let c = Cluster::new();

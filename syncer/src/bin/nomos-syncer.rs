@@ -42,6 +42,13 @@ struct Args {
     /// and whose status is this syncer's, so `nomos status` works as with Config Sync.
     #[arg(long = "no-status-object", default_value_t = false)]
     no_status_object: bool,
+    /// Git sources: serve `POST /webhook` here (GitHub `X-Hub-Signature-256` or GitLab
+    /// `X-Gitlab-Token`); a verified push to the followed branch fetches at once.
+    #[arg(long = "webhook-addr", requires = "webhook_secret_file")]
+    webhook_addr: Option<std::net::SocketAddr>,
+    /// The webhook's shared secret (a file, as a mounted Secret).
+    #[arg(long = "webhook-secret-file", requires = "webhook_addr")]
+    webhook_secret_file: Option<PathBuf>,
     /// Git: the branch to follow (Config Sync's default).
     #[arg(long, default_value = "master")]
     branch: String,
@@ -292,7 +299,7 @@ async fn run(mut a: Args) -> Result<()> {
     };
     let is_git = source_arg.contains("://") || looks_scp_like(&source_arg);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (source_repo, source_rx, _trigger) = if let Some(r) = &remote {
+    let (source_repo, source_rx, trigger) = if let Some(r) = &remote {
         (
             r.url().to_string(),
             tokio::sync::watch::channel(None).1,
@@ -439,6 +446,37 @@ async fn run(mut a: Args) -> Result<()> {
             },
             stop_rx.clone(),
         ));
+    }
+    if let Some(addr) = a.webhook_addr {
+        let Some(trigger) = trigger.clone() else {
+            bail!(
+                "--webhook-addr needs a Git --source (a directory is watched, an importer has its own webhook)"
+            );
+        };
+        let secret_file = a
+            .webhook_secret_file
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
+        let secret = std::fs::read(secret_file)
+            .with_context(|| format!("--webhook-secret-file {}", secret_file.display()))?;
+        let secret = nomos_importer::webhook::Secret::new(secret);
+        if secret.is_empty() {
+            bail!("--webhook-secret-file {} is empty", secret_file.display());
+        }
+        let branch = a.revision.is_none().then(|| a.branch.clone());
+        let cfg = nomos_importer::webhook::WebhookConfig::new(secret, branch);
+        let bound = nomos_importer::webhook::serve(
+            addr,
+            cfg,
+            move || {
+                // A fetch is already queued when the channel is full: nothing to add.
+                let _ = trigger.try_send(());
+            },
+            stop_rx.clone(),
+        )
+        .await
+        .with_context(|| format!("--webhook-addr {addr}"))?;
+        tracing::info!(url = %format!("http://{bound}/webhook"), "serving the webhook");
     }
     if let Some(addr) = a.metrics_addr {
         let bound = nomos_monitor::metrics::serve(addr, monitor.clone(), stop_rx.clone())
