@@ -205,13 +205,17 @@ impl Serialize for Manifest {
 }
 
 impl<'de> serde::Deserialize<'de> for Manifest {
-    /// From any JSON object, re-serialised canonically (keys sorted).
+    /// From a JSON object, its text kept exactly as sent (no parse into a tree, no
+    /// re-serialisation: a snapshot of thousands of objects decodes in milliseconds). What
+    /// [`Manifest`] serialises is canonical; a receiver that must trust the text checks it
+    /// against the object's `hash`. Needs serde_json's deserializer.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(deserializer)?;
-        if !v.is_object() {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        if !text.starts_with('{') {
             return Err(serde::de::Error::custom("a manifest must be a JSON object"));
         }
-        Ok(Manifest::from_value(&v))
+        Ok(Manifest(Arc::from(text)))
     }
 }
 
@@ -234,6 +238,67 @@ pub struct DesiredObject {
     /// The declared `config.kubernetes.io/depends-on` value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depends_on: Option<String>,
+}
+
+impl DesiredState {
+    /// The desired state of another cluster name whose pass is identical to this one's (equal
+    /// [`crate::Repository::selection_key`]s): every managed object's
+    /// `configsync.gke.io/cluster-name` annotation rewritten in the manifest text and its hash
+    /// recomputed, instead of running the pass again. `None` when that does not apply (either
+    /// name empty: the annotation is absent), and the caller builds the state itself.
+    ///
+    /// ```
+    /// use nomos_core::{SourceFile, SourceFormat, VetOptions, vet, desired};
+    /// let files = vec![SourceFile::new("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: shop\n")];
+    /// let r = vet(&files, &VetOptions::new(SourceFormat::Unstructured));
+    /// let build = |name: &str| {
+    ///     let pass = r.repository.pass(name);
+    ///     desired::build(&pass, |o| r.repository.scope_of(o), &Default::default())
+    /// };
+    /// assert_eq!(build("eu").for_cluster("us"), Some(build("us")));
+    /// ```
+    pub fn for_cluster(&self, cluster: &str) -> Option<DesiredState> {
+        if self.cluster.is_empty() || cluster.is_empty() {
+            return None;
+        }
+        let quote = |s: &str| Value::String(s.to_string()).to_string();
+        let old = format!("{}:{}", quote(ann::CLUSTER_NAME), quote(&self.cluster));
+        let new = format!("{}:{}", quote(ann::CLUSTER_NAME), quote(cluster));
+        let mut all = Sha256::new();
+        let mut objects = Vec::with_capacity(self.objects.len());
+        for d in &self.objects {
+            let o = if d.managed {
+                let text = d.manifest.json();
+                // Exactly the one annotation stamped (a quote inside a string value is escaped,
+                // so the pattern cannot hide in data); anything else: build it the long way.
+                let mut found = text.match_indices(&old);
+                let (Some((i, _)), None) = (found.next(), found.next()) else {
+                    return None;
+                };
+                let mut t = String::with_capacity(text.len() + new.len());
+                t.push_str(&text[..i]);
+                t.push_str(&new);
+                t.push_str(&text[i + old.len()..]);
+                let manifest = Manifest(Arc::from(t));
+                DesiredObject {
+                    hash: manifest.hash(),
+                    manifest,
+                    ..d.clone()
+                }
+            } else {
+                d.clone()
+            };
+            all.update(o.hash.as_bytes());
+            objects.push(o);
+        }
+        Some(DesiredState {
+            cluster: cluster.to_string(),
+            sync: self.sync.clone(),
+            source: self.source.clone(),
+            objects,
+            hash: hex(&all.finalize()),
+        })
+    }
 }
 
 impl DesiredObject {
@@ -356,6 +421,83 @@ fn assemble(
         objects,
         hash: hex(&all.finalize()),
     }
+}
+
+/// What one cluster name's pass produced: desired state (with non-blocking warnings such as
+/// KNV1021), or the errors that block syncing it.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per cluster name, moved once: boxing buys nothing
+pub enum ClusterBuild {
+    Syncable {
+        state: DesiredState,
+        warnings: Vec<crate::Diagnostic>,
+    },
+    Blocked {
+        errors: Vec<crate::Diagnostic>,
+    },
+}
+
+/// Desired state for each of `names`, computed once per distinct pass: names whose cluster
+/// selectors keep the same objects ([`crate::Repository::selection_key`]) share one pass, and
+/// all but the first get the first one's state re-stamped with their name
+/// ([`DesiredState::for_cluster`]). Distinct passes run in parallel. In `names` order.
+pub fn build_clusters(
+    repo: &crate::Repository,
+    names: &[String],
+    opts: &StampOptions,
+) -> Vec<(String, ClusterBuild)> {
+    let mut groups: Vec<Vec<&String>> = Vec::new();
+    let mut by_key: std::collections::HashMap<Vec<bool>, usize> = Default::default();
+    for n in names {
+        let i = *by_key.entry(repo.selection_key(n)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[i].push(n);
+    }
+    let one = |name: &str| -> ClusterBuild {
+        let mut pass = repo.pass(name);
+        if !pass.is_syncable() {
+            return ClusterBuild::Blocked {
+                errors: pass.errors,
+            };
+        }
+        let warnings = std::mem::take(&mut pass.errors);
+        ClusterBuild::Syncable {
+            state: build_owned(pass, |o| repo.scope_of(o), opts),
+            warnings,
+        }
+    };
+    let built: Vec<Vec<(String, ClusterBuild)>> = groups
+        .par_iter()
+        .map(|group| {
+            let first = one(group[0]);
+            let mut out = Vec::with_capacity(group.len());
+            for n in &group[1..] {
+                let b = match &first {
+                    ClusterBuild::Syncable { state, warnings } => match state.for_cluster(n) {
+                        Some(state) => ClusterBuild::Syncable {
+                            state,
+                            warnings: warnings.clone(),
+                        },
+                        None => one(n),
+                    },
+                    ClusterBuild::Blocked { errors } => ClusterBuild::Blocked {
+                        errors: errors.clone(),
+                    },
+                };
+                out.push(((*n).clone(), b));
+            }
+            out.insert(0, (group[0].clone(), first));
+            out
+        })
+        .collect();
+    let mut by_name: std::collections::HashMap<String, ClusterBuild> =
+        built.into_iter().flatten().collect();
+    names
+        .iter()
+        .filter_map(|n| by_name.remove(n).map(|b| (n.clone(), b)))
+        .collect()
 }
 
 fn stamp(
@@ -716,11 +858,12 @@ mod tests {
         assert_eq!(m.to_value(), v);
         // The hash is the content hash of the tree (what earlier versions computed).
         assert_eq!(m.hash(), content_hash(&v));
-        // Serialised as the object itself; deserialising re-canonicalises.
+        // Serialised as the object itself; deserialised back as the same text.
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(text, m.json());
-        let back: Manifest = serde_json::from_str(r#"{ "b": 1, "a": [true, null] }"#).unwrap();
-        assert_eq!(back.json(), r#"{"a":[true,null],"b":1}"#);
+        let back: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.hash(), m.hash());
         assert!(serde_json::from_str::<Manifest>("[1]").is_err());
     }
 
@@ -757,5 +900,40 @@ mod tests {
         let text = serde_json::to_string(&state).unwrap();
         let back: DesiredState = serde_json::from_str(&text).unwrap();
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn equal_selection_keys_give_equal_passes_and_restamped_states() {
+        let files = vec![
+            SourceFile::new(
+                "a.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: shop\n  annotations:\n    configsync.gke.io/cluster-name-selector: eu-1,eu-2\ndata:\n  k: '\"configmanagement.gke.io/cluster-name\":\"eu-1\"'\n",
+            ),
+            SourceFile::new(
+                "b.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: shop\n  annotations:\n    configmanagement.gke.io/managed: disabled\n",
+            ),
+        ];
+        let r = vet(&files, &VetOptions::new(SourceFormat::Unstructured));
+        let repo = &r.repository;
+        assert_eq!(repo.selection_key("eu-1"), repo.selection_key("eu-2"));
+        assert_ne!(repo.selection_key("eu-1"), repo.selection_key("us-1"));
+        let build = |name: &str| {
+            build(
+                &repo.pass(name),
+                |o| repo.scope_of(o),
+                &StampOptions::default(),
+            )
+        };
+        let eu1 = build("eu-1");
+        let eu2 = eu1.for_cluster("eu-2").expect("restamped");
+        assert_eq!(eu2, build("eu-2"));
+        assert_eq!(
+            eu2.objects[0].value()["data"]["k"],
+            "\"configmanagement.gke.io/cluster-name\":\"eu-1\"",
+            "data that looks like the annotation is left alone"
+        );
+        assert_eq!(eu1.for_cluster(""), None);
+        assert_eq!(build("").for_cluster("eu-1"), None);
     }
 }

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use nomos_core::desired::{self, DesiredState, SourceInfo, StampOptions, SyncIdentity};
 use nomos_core::diag::{Diagnostic, dedup_sorted};
 use nomos_core::{Options, Repository, SourceFile};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
@@ -275,22 +274,26 @@ impl<S: Source> Importer<S> {
         let mut errors = Vec::new();
         let mut soft = repo.warnings.clone();
         let mut per_cluster = BTreeMap::new();
-        // Passes are independent: build them on every core (each pass is dropped as soon as its
-        // desired state is built, so at most one pass per thread is alive).
-        let built: Vec<(&String, Vec<Diagnostic>, Option<DesiredState>)> = clusters
-            .par_iter()
-            .map(|cluster| {
-                let pass = repo.pass(cluster);
-                if !pass.is_syncable() {
-                    return (cluster, pass.errors, None);
-                }
-                let mut state = desired::build(&pass, |o| repo.scope_of(o), &stamp);
-                // Not on the objects (`omit_token`), but the state still says where it comes from.
-                state.source.commit = commit.to_string();
-                (cluster, pass.errors, Some(state))
-            })
-            .collect();
+        // One pass per distinct cluster selection, on every core; names sharing a pass get
+        // its state re-stamped with their name.
+        let built: Vec<(String, Vec<Diagnostic>, Option<DesiredState>)> =
+            desired::build_clusters(&repo, &clusters, &stamp)
+                .into_iter()
+                .map(|(cluster, b)| match b {
+                    desired::ClusterBuild::Syncable {
+                        mut state,
+                        warnings,
+                    } => {
+                        // Not on the objects (`omit_token`), but the state still says where it
+                        // comes from.
+                        state.source.commit = commit.to_string();
+                        (cluster, warnings, Some(state))
+                    }
+                    desired::ClusterBuild::Blocked { errors } => (cluster, errors, None),
+                })
+                .collect();
         for (cluster, pass_errors, state) in built {
+            let cluster = &cluster;
             let Some(state) = state else {
                 errors.extend(pass_errors);
                 continue;

@@ -422,13 +422,27 @@ pub(crate) fn compile(
         let pass = repo.take_pass(n);
         out.insert(n.clone(), Arc::new(update(&repo, n, pass)));
     } else {
-        // Several: independent passes on every core, each dropped once its state is built.
-        use rayon::prelude::*;
-        let built: Vec<(String, DesiredUpdate)> = names
-            .par_iter()
-            .map(|n| (n.clone(), update(&repo, n, repo.pass(n))))
-            .collect();
-        for (n, u) in built {
+        // Several: one pass per distinct cluster selection, on every core; names sharing a pass
+        // get its state re-stamped with their name.
+        for (n, b) in desired::build_clusters(&repo, names, &stamp) {
+            let u = match b {
+                desired::ClusterBuild::Syncable { state, warnings } => {
+                    tracing::info!(cluster_name = %n, token = %short(&snap.token), objects = state.objects.len(), "desired state built");
+                    DesiredUpdate::Good {
+                        token: snap.token.clone(),
+                        state: Arc::new(state),
+                        warnings: warnings.iter().map(StatusError::from_diagnostic).collect(),
+                        newer_invalid: None,
+                    }
+                }
+                desired::ClusterBuild::Blocked { errors } => {
+                    tracing::warn!(cluster_name = %n, token = %short(&snap.token), errors = errors.len(), "source has errors; not applied");
+                    DesiredUpdate::Invalid {
+                        token: snap.token.clone(),
+                        errors: errors.iter().map(StatusError::from_diagnostic).collect(),
+                    }
+                }
+            };
             out.insert(n, Arc::new(u));
         }
     }

@@ -177,6 +177,21 @@ impl Repository {
         self.scopes.of(o)
     }
 
+    /// What distinguishes the pass of `cluster` from the passes of other cluster names: which
+    /// declared objects its cluster selectors keep. The cluster name enters a pass only there,
+    /// so cluster names with equal keys get equal passes (their desired states then differ only
+    /// in the `configsync.gke.io/cluster-name` annotation; see
+    /// [`crate::desired::DesiredState::for_cluster`]). Cheap: no object is copied.
+    pub fn selection_key(&self, cluster: &str) -> Vec<bool> {
+        let empty = BTreeMap::new();
+        let cluster_labels = self.clusters.get(cluster).unwrap_or(&empty);
+        let selectors = cluster_selectors(&self.objects);
+        self.objects
+            .iter()
+            .map(|o| selected(o, cluster, cluster_labels, &selectors))
+            .collect()
+    }
+
     /// Run the per-cluster stages for `cluster` (empty string = an unnamed cluster).
     pub fn pass(&self, cluster: &str) -> Pass {
         self.run_pass(self.objects.clone(), cluster)
@@ -274,14 +289,7 @@ impl Repository {
         let opts = &self.options;
         let empty = BTreeMap::new();
         let cluster_labels = self.clusters.get(cluster).unwrap_or(&empty);
-        let mut selectors: HashMap<String, Option<LabelSelector>> = HashMap::new();
-        for o in objects
-            .iter()
-            .filter(|o| o.is("configmanagement.gke.io", "ClusterSelector"))
-        {
-            let sel = LabelSelector::of_selector_object(o);
-            selectors.insert(o.name().to_string(), sel);
-        }
+        let selectors = cluster_selectors(&objects);
         let mut keep = Vec::with_capacity(objects.len());
         let mut deselected_ns: BTreeSet<String> = BTreeSet::new();
         for o in objects {
@@ -318,16 +326,9 @@ impl Repository {
                         );
                         false
                     }
-                    Some(None) => false,
-                    Some(Some(sel)) => sel.matches(cluster_labels),
+                    Some(_) => selected(&o, cluster, cluster_labels, &selectors),
                 },
-                (None, Some(i)) => {
-                    !cluster.is_empty()
-                        && i.split(',')
-                            .map(str::trim)
-                            .any(|n| n.eq_ignore_ascii_case(cluster))
-                }
-                (None, None) => true,
+                _ => selected(&o, cluster, cluster_labels, &selectors),
             };
             if active {
                 keep.push(o);
@@ -549,6 +550,41 @@ fn default_namespace_from_directory(objects: &mut [Object], scopes: &Scopes) {
 }
 
 /// Duplicates (KNV1029), managed objects in unmanaged Namespaces (KNV1056), object count (KNV1070).
+/// The repository's ClusterSelectors by name (`None`: one that selects nothing).
+fn cluster_selectors(objects: &[Object]) -> HashMap<String, Option<LabelSelector>> {
+    objects
+        .iter()
+        .filter(|o| o.is("configmanagement.gke.io", "ClusterSelector"))
+        .map(|o| (o.name().to_string(), LabelSelector::of_selector_object(o)))
+        .collect()
+}
+
+/// Whether the cluster selectors of `o` keep it for `cluster` (an annotation conflict or an
+/// unknown selector drops it; [`Repository::select_clusters`] reports those).
+fn selected(
+    o: &Object,
+    cluster: &str,
+    cluster_labels: &BTreeMap<String, String>,
+    selectors: &HashMap<String, Option<LabelSelector>>,
+) -> bool {
+    match (
+        o.annotation(ann::CLUSTER_SELECTOR),
+        o.annotation(ann::CLUSTER_NAME_SELECTOR),
+    ) {
+        (Some(_), Some(_)) => false,
+        (Some(l), None) => {
+            matches!(selectors.get(l), Some(Some(sel)) if sel.matches(cluster_labels))
+        }
+        (None, Some(i)) => {
+            !cluster.is_empty()
+                && i.split(',')
+                    .map(str::trim)
+                    .any(|n| n.eq_ignore_ascii_case(cluster))
+        }
+        (None, None) => true,
+    }
+}
+
 fn final_checks(keyed: &[(crate::object::ObjectId, Object)], opts: &Options) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for run in keyed.chunk_by(|a, b| a.0 == b.0) {
