@@ -64,17 +64,30 @@ pub async fn run_with_names<S: Source + 'static>(
             return importer;
         }
         let names = cluster_names.borrow().clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let outcome = importer.import(&names);
-            (importer, outcome)
-        })
-        .await;
+        // On a thread and a rayon pool of its own that exit afterwards: parsing a commit peaks
+        // far above what a snapshot keeps, and the allocator returns the memory of exited
+        // threads (idle pooled threads would keep it resident).
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("nomos-import".into())
+            .spawn(move || {
+                let run = move || {
+                    let outcome = importer.import(&names);
+                    (importer, outcome)
+                };
+                let out = match rayon::ThreadPoolBuilder::new()
+                    .thread_name(|i| format!("nomos-import-{i}"))
+                    .build()
+                {
+                    Ok(pool) => pool.install(run),
+                    Err(_) => run(),
+                };
+                let _ = tx.send(out);
+            })
+            .expect("the operating system starts a thread");
         let outcome;
-        (importer, outcome) = match joined {
-            Ok(pair) => pair,
-            // A panic inside the import is a bug; surface it rather than loop without state.
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
+        // The sender only goes away if the import panicked: a bug; surface it.
+        (importer, outcome) = rx.await.expect("the import thread panicked");
         on_outcome(&outcome);
         tokio::select! {
             biased;

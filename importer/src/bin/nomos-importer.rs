@@ -280,3 +280,8 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
+
+/// mimalloc without transparent huge pages (see the workspace's Cargo.toml): a long-running
+/// daemon whose parse peaks are freed between commits.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
