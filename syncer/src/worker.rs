@@ -330,6 +330,24 @@ impl Worker {
         });
     }
 
+    /// Count an applier execution in the status and the metrics (`secs`: its duration).
+    fn record_apply(&mut self, report: &nomos_cluster::ExecReport, token: &str, secs: f64) {
+        let (key, m) = (self.target.key.as_str(), &self.cfg.metrics);
+        let ops = [
+            (Operation::Apply, Outcome::Success, report.applies),
+            (Operation::Delete, Outcome::Success, report.deletes),
+            (Operation::Apply, Outcome::Error, report.failed),
+        ];
+        for (op, outcome, n) in ops {
+            m.apply_operations_by(key, Controller::Applier, op, outcome, n as u64);
+        }
+        let ok = report.is_success().into();
+        m.observe_apply(key, Some(token), ok, secs, self.cfg.clock.wall());
+        self.status.applies += report.applies as u64;
+        self.status.prunes += report.deletes as u64;
+        self.status.retries += u64::from(report.retries);
+    }
+
     /// When the current state is fully synced (its commit applied, no error outstanding) and
     /// `next` differs from it in a few objects, what changed. `None` asks for a full sync:
     /// nothing synced yet, outstanding errors, a large change, a change of the implicit
@@ -458,40 +476,8 @@ impl Worker {
         };
         let p = plan::plan(&partial, &live, &opts);
         let report = nomos_cluster::execute(&p, &client, &cfg.exec_options()).await;
-        let key = self.target.key.as_str();
-        let m = &cfg.metrics;
-        m.apply_operations_by(
-            key,
-            Controller::Applier,
-            Operation::Apply,
-            Outcome::Success,
-            report.applies as u64,
-        );
-        m.apply_operations_by(
-            key,
-            Controller::Applier,
-            Operation::Delete,
-            Outcome::Success,
-            report.deletes as u64,
-        );
-        m.apply_operations_by(
-            key,
-            Controller::Applier,
-            Operation::Apply,
-            Outcome::Error,
-            report.failed as u64,
-        );
         let secs = cfg.clock.now().saturating_duration_since(t0).as_secs_f64();
-        m.observe_apply(
-            key,
-            Some(&token),
-            report.is_success().into(),
-            secs,
-            cfg.clock.wall(),
-        );
-        self.status.applies += report.applies as u64;
-        self.status.prunes += report.deletes as u64;
-        self.status.retries += u64::from(report.retries);
+        self.record_apply(&report, &token, secs);
         tracing::info!(
             token = %short(&token),
             applies = report.applies,
@@ -504,7 +490,8 @@ impl Worker {
             self.next_full = Some(cfg.clock.now());
             return;
         }
-        m.observe_reconcile(key, Outcome::Success, secs);
+        cfg.metrics
+            .observe_reconcile(&self.target.key, Outcome::Success, secs);
         if cfg.remediate {
             self.ensure_watchers(&state).await;
         }
@@ -604,39 +591,14 @@ impl Worker {
         drop(live);
         let t_apply = cfg.clock.now();
         let report = nomos_cluster::execute(&p, client, &cfg.exec_options()).await;
+        let secs = cfg
+            .clock
+            .now()
+            .saturating_duration_since(t_apply)
+            .as_secs_f64();
+        self.record_apply(&report, &token, secs);
         let key = self.target.key.as_str();
         let m = &cfg.metrics;
-        m.apply_operations_by(
-            key,
-            Controller::Applier,
-            Operation::Apply,
-            Outcome::Success,
-            report.applies as u64,
-        );
-        m.apply_operations_by(
-            key,
-            Controller::Applier,
-            Operation::Delete,
-            Outcome::Success,
-            report.deletes as u64,
-        );
-        m.apply_operations_by(
-            key,
-            Controller::Applier,
-            Operation::Apply,
-            Outcome::Error,
-            report.failed as u64,
-        );
-        m.observe_apply(
-            key,
-            Some(&token),
-            report.is_success().into(),
-            cfg.clock
-                .now()
-                .saturating_duration_since(t_apply)
-                .as_secs_f64(),
-            cfg.clock.wall(),
-        );
         for _ in p
             .errors
             .iter()
@@ -644,9 +606,6 @@ impl Worker {
         {
             m.resource_conflict(key, Some(&token));
         }
-        self.status.applies += report.applies as u64;
-        self.status.prunes += report.deletes as u64;
-        self.status.retries += u64::from(report.retries);
         let mut errors: Vec<StatusError> =
             p.errors.iter().map(StatusError::from_diagnostic).collect();
         for item in &report.items {
