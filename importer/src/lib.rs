@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 mod auth;
+pub mod cli;
 mod fetch;
 mod run;
 pub mod serve;

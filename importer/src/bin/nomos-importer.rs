@@ -11,10 +11,7 @@ use clap::Parser;
 use nomos_core::{Options, SourceFormat};
 use nomos_importer::serve::{self, Hub, ServeConfig, Service};
 use nomos_importer::webhook::{Secret, WebhookConfig};
-use nomos_importer::{
-    AuthType, Bounds, Fetcher, GitSource, HostKeyCheck, ImportConfig, ImportOutcome, Importer,
-    TokioSleeper,
-};
+use nomos_importer::{Bounds, Fetcher, ImportConfig, ImportOutcome, Importer, TokioSleeper};
 
 /// Fetch a Config Sync policy repository every --period (or at once on a verified webhook
 /// push), validate each new commit, and serve the desired state of each cluster at
@@ -26,46 +23,14 @@ struct Args {
     /// path).
     #[arg(long)]
     source: String,
-    /// The branch to follow (Config Sync's default).
-    #[arg(long, default_value = "master")]
-    branch: String,
-    /// A tag, commit or ref to pin; wins over --branch.
-    #[arg(long)]
-    revision: Option<String>,
-    /// The policy directory inside the repository.
-    #[arg(long, default_value = "")]
-    dir: String,
     /// Fetch at least this often (e.g. `15s`, `1m`).
     #[arg(long, default_value = "15s")]
     period: String,
     /// `hierarchy` or `unstructured`.
     #[arg(long = "source-format", default_value = "hierarchy")]
     source_format: String,
-    /// Where the bare mirror is kept (default: a directory in the system's temporary directory).
-    #[arg(long = "cache-dir")]
-    cache_dir: Option<PathBuf>,
-    /// How to authenticate (Config Sync's spec.git.auth): none, token, cookiefile or ssh.
-    #[arg(long, default_value = "none")]
-    auth: String,
-    /// The mounted Secret with the credentials, files named as Config Sync's secret keys:
-    /// `username` and `token` (token), `cookie_file` (cookiefile), `ssh` and optionally
-    /// `known_hosts` (ssh). Read at every fetch; never logged.
-    #[arg(long = "secret-dir")]
-    secret_dir: Option<PathBuf>,
-    /// Git over https: trust the CA certificate(s) in this PEM file instead of the system's
-    /// roots (Config Sync's caCertSecretRef, key `cert`).
-    #[arg(long = "ca-cert-file")]
-    ca_cert_file: Option<PathBuf>,
-    /// Git over https: accept any server certificate (Config Sync's noSSLVerify; insecure).
-    #[arg(long = "no-ssl-verify", default_value_t = false)]
-    no_ssl_verify: bool,
-    /// Git over ssh: trust only the host keys in this known_hosts file (default: the secret's
-    /// `known_hosts`, else ssh's own known_hosts files; checking is strict).
-    #[arg(long = "ssh-known-hosts", conflicts_with = "ssh_no_host_key_check")]
-    ssh_known_hosts: Option<PathBuf>,
-    /// Git over ssh: accept any host key (insecure: man-in-the-middle attacks go unnoticed).
-    #[arg(long = "ssh-no-host-key-check", default_value_t = false)]
-    ssh_no_host_key_check: bool,
+    #[command(flatten)]
+    git: nomos_importer::cli::GitArgs,
     /// Serve snapshots, `/webhook`, `/healthz` and `/readyz` here (e.g. `0.0.0.0:8080`).
     #[arg(long)]
     listen: SocketAddr,
@@ -146,33 +111,7 @@ async fn run(a: Args) -> Result<()> {
     let format = SourceFormat::parse(&a.source_format).map_err(|e| anyhow::anyhow!(e))?;
     let period = parse_duration("--period", &a.period)?;
     let max_wait = parse_duration("--max-wait", &a.max_wait)?;
-    let mut git = GitSource::new(a.source.clone())
-        .with_branch(a.branch.clone())
-        .with_dir(a.dir.clone());
-    if let Some(r) = &a.revision {
-        git = git.with_revision(r.clone());
-    }
-    let auth = AuthType::parse(&a.auth).map_err(|e| anyhow::anyhow!("--auth: {e}"))?;
-    match (&a.secret_dir, auth) {
-        (None, AuthType::None) => {}
-        (Some(_), AuthType::None) => bail!("--secret-dir needs --auth token, cookiefile or ssh"),
-        (None, auth) => bail!("--auth {auth} needs --secret-dir (the mounted Secret)"),
-        (Some(dir), auth) => {
-            git = git
-                .with_secret_dir(auth, dir)
-                .map_err(|e| anyhow::anyhow!("--secret-dir: {}", e.diagnostic()))?;
-        }
-    }
-    if let Some(ca) = &a.ca_cert_file {
-        git = git.with_ca_cert_file(ca.clone());
-    }
-    git = git.with_no_ssl_verify(a.no_ssl_verify);
-    if let Some(known_hosts) = &a.ssh_known_hosts {
-        git = git.with_known_hosts(known_hosts.clone());
-    }
-    if a.ssh_no_host_key_check {
-        git = git.with_host_key_check(HostKeyCheck::Disabled);
-    }
+    let git = a.git.git_source(&a.source).map_err(anyhow::Error::msg)?;
     let webhook = match &a.webhook_secret_file {
         None => None,
         Some(path) => {
@@ -193,10 +132,7 @@ async fn run(a: Args) -> Result<()> {
             Some(WebhookConfig::new(secret, branch))
         }
     };
-    let cache = a
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("nomos-importer-cache"));
+    let cache = a.git.cache_dir();
     std::fs::create_dir_all(&cache).with_context(|| format!("--cache-dir {}", cache.display()))?;
     let repo_url = git.display_url();
     let fetcher = Fetcher::new(git, format, Bounds::default(), &cache)

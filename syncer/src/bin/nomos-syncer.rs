@@ -49,40 +49,8 @@ struct Args {
     /// The webhook's shared secret (a file, as a mounted Secret).
     #[arg(long = "webhook-secret-file", requires = "webhook_addr")]
     webhook_secret_file: Option<PathBuf>,
-    /// Git: the branch to follow (Config Sync's default).
-    #[arg(long, default_value = "master")]
-    branch: String,
-    /// Git: a tag, commit or ref to pin; wins over --branch.
-    #[arg(long)]
-    revision: Option<String>,
-    /// Git: the policy directory inside the repository.
-    #[arg(long, default_value = "")]
-    dir: String,
-    /// Git: where the bare mirror is kept.
-    #[arg(long = "cache-dir")]
-    cache_dir: Option<PathBuf>,
-    /// Git: how to authenticate (Config Sync's spec.git.auth): none, token, cookiefile or ssh.
-    #[arg(long, default_value = "none")]
-    auth: String,
-    /// Git: the mounted Secret with the credentials, files named as Config Sync's secret keys:
-    /// `username` and `token` (token), `cookie_file` (cookiefile), `ssh` and optionally
-    /// `known_hosts` (ssh). Read at every fetch; never logged.
-    #[arg(long = "secret-dir")]
-    secret_dir: Option<PathBuf>,
-    /// Git over https: trust the CA certificate(s) in this PEM file instead of the system's
-    /// roots (Config Sync's caCertSecretRef, key `cert`).
-    #[arg(long = "ca-cert-file")]
-    ca_cert_file: Option<PathBuf>,
-    /// Git over https: accept any server certificate (Config Sync's noSSLVerify; insecure).
-    #[arg(long = "no-ssl-verify", default_value_t = false)]
-    no_ssl_verify: bool,
-    /// Git over ssh: trust only the host keys in this known_hosts file (default: the secret's
-    /// `known_hosts`, else ssh's own known_hosts files; checking is strict).
-    #[arg(long = "ssh-known-hosts", conflicts_with = "ssh_no_host_key_check")]
-    ssh_known_hosts: Option<PathBuf>,
-    /// Git over ssh: accept any host key (insecure: man-in-the-middle attacks go unnoticed).
-    #[arg(long = "ssh-no-host-key-check", default_value_t = false)]
-    ssh_no_host_key_check: bool,
+    #[command(flatten)]
+    git: nomos_importer::cli::GitArgs,
     /// kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -263,25 +231,22 @@ async fn configure_from_cluster(a: &mut Args, targets: &[ClusterTarget]) -> Resu
     let first = targets
         .first()
         .context("--root-sync needs a cluster to read it from")?;
-    let base = a
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("nomos-git-cache"));
+    let base = a.git.cache_dir();
     let c = nomos_syncer::config::read(&first.client, &what, &base.join("secrets"))
         .await
         .with_context(|| format!("--root-sync (cluster {})", first.key))?;
     let g = &c.spec.git;
     tracing::info!(repo = %g.repo, git_ref = %g.git_ref(), dir = %g.dir, auth = g.auth.as_str(), "source read from the cluster");
     a.source = Some(g.repo.clone());
-    a.branch = g.branch.clone();
-    a.revision = g.revision.clone();
-    a.dir = g.dir.clone();
     a.source_format = c.spec.source_format.as_str().to_string();
     a.poll_period = format!("{}ms", g.period.as_millis().max(1));
-    a.auth = g.auth.as_str().to_string();
-    a.secret_dir = c.secret_dir;
-    a.ca_cert_file = c.ca_cert_file;
-    a.no_ssl_verify = g.no_ssl_verify;
+    a.git.branch = g.branch.clone();
+    a.git.revision = g.revision.clone();
+    a.git.dir = g.dir.clone();
+    a.git.auth = g.auth.as_str().to_string();
+    a.git.secret_dir = c.secret_dir;
+    a.git.ca_cert_file = c.ca_cert_file;
+    a.git.no_ssl_verify = g.no_ssl_verify;
     Ok(())
 }
 
@@ -306,40 +271,8 @@ async fn run(mut a: Args) -> Result<()> {
             None,
         )
     } else if is_git {
-        let mut git = nomos_importer::GitSource::new(source_arg.clone())
-            .with_branch(a.branch.clone())
-            .with_dir(a.dir.clone());
-        if let Some(r) = &a.revision {
-            git = git.with_revision(r.clone());
-        }
-        let auth =
-            nomos_importer::AuthType::parse(&a.auth).map_err(|e| anyhow::anyhow!("--auth: {e}"))?;
-        match (&a.secret_dir, auth) {
-            (None, nomos_importer::AuthType::None) => {}
-            (Some(_), nomos_importer::AuthType::None) => {
-                bail!("--secret-dir needs --auth token, cookiefile or ssh")
-            }
-            (None, auth) => bail!("--auth {auth} needs --secret-dir (the mounted Secret)"),
-            (Some(dir), auth) => {
-                git = git
-                    .with_secret_dir(auth, dir)
-                    .map_err(|e| anyhow::anyhow!("--secret-dir: {}", e.diagnostic()))?;
-            }
-        }
-        if let Some(ca) = &a.ca_cert_file {
-            git = git.with_ca_cert_file(ca.clone());
-        }
-        git = git.with_no_ssl_verify(a.no_ssl_verify);
-        if let Some(known_hosts) = &a.ssh_known_hosts {
-            git = git.with_known_hosts(known_hosts.clone());
-        }
-        if a.ssh_no_host_key_check {
-            git = git.with_host_key_check(nomos_importer::HostKeyCheck::Disabled);
-        }
-        let cache = a
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("nomos-git-cache"));
+        let git = a.git.git_source(&source_arg).map_err(anyhow::Error::msg)?;
+        let cache = a.git.cache_dir();
         std::fs::create_dir_all(&cache)
             .with_context(|| format!("--cache-dir {}", cache.display()))?;
         let display = git.display_url();
@@ -393,15 +326,24 @@ async fn run(mut a: Args) -> Result<()> {
             source_format: format.as_str().to_string(),
             repo: source_repo.clone(),
             branch: if is_git {
-                a.branch.clone()
+                a.git.branch.clone()
             } else {
                 String::new()
             },
-            revision: a.revision.clone().filter(|_| is_git).unwrap_or_default(),
-            dir: if is_git { a.dir.clone() } else { String::new() },
+            revision: a
+                .git
+                .revision
+                .clone()
+                .filter(|_| is_git)
+                .unwrap_or_default(),
+            dir: if is_git {
+                a.git.dir.clone()
+            } else {
+                String::new()
+            },
             period: format!("{}s", poll.as_secs_f64()),
             auth: if is_git {
-                a.auth.clone()
+                a.git.auth.clone()
             } else {
                 String::new()
             },
@@ -463,7 +405,7 @@ async fn run(mut a: Args) -> Result<()> {
         if secret.is_empty() {
             bail!("--webhook-secret-file {} is empty", secret_file.display());
         }
-        let branch = a.revision.is_none().then(|| a.branch.clone());
+        let branch = a.git.revision.is_none().then(|| a.git.branch.clone());
         let cfg = nomos_importer::webhook::WebhookConfig::new(secret, branch);
         let bound = nomos_importer::webhook::serve(
             addr,
