@@ -276,11 +276,12 @@ impl Fetcher {
         let url = self.source.display_url();
         let chain = redactor.clean(&error_chain(e));
         let lower = chain.to_ascii_lowercase();
+        let (s401, s403) = (has_status(&lower, "401"), has_status(&lower, "403"));
         let detail = if lower.contains("no credentials were returned") {
             "HTTP 401".to_string()
-        } else if lower.contains("401") {
+        } else if s401 {
             "HTTP 401 after sending them".to_string()
-        } else if lower.contains("403") {
+        } else if s403 {
             "HTTP 403".to_string()
         } else {
             redactor.clean(&http_cause(e))
@@ -289,8 +290,8 @@ impl Fetcher {
             || e.is_permission_denied()
             || lower.contains("were not accepted by the remote")
             || lower.contains("no credentials were returned")
-            || lower.contains("401")
-            || lower.contains("403");
+            || s401
+            || s403;
         if denied {
             let reason = match &self.source.credentials {
                 Credentials::Token { token_file, .. } => format!(
@@ -991,9 +992,33 @@ fn normalize_link(dir: &str, target: &str) -> Option<String> {
     Some(stack.join("/"))
 }
 
+/// Whether `text` names the HTTP status `code` as a number of its own: not inside a longer
+/// number, and not as a port (`127.0.0.1:40389` must not read as a 403).
+fn has_status(text: &str, code: &str) -> bool {
+    let b = text.as_bytes();
+    text.match_indices(code).any(|(i, _)| {
+        let before = i.checked_sub(1).map(|j| b[j]);
+        let after = b.get(i + code.len()).copied();
+        !matches!(before, Some(c) if c.is_ascii_digit() || c == b':' || c == b'.')
+            && !matches!(after, Some(c) if c.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize_link;
+    use super::{has_status, normalize_link};
+
+    #[test]
+    fn statuses_are_not_read_from_ports_or_longer_numbers() {
+        assert!(has_status("http status: 403 forbidden", "403"));
+        assert!(has_status("received http status 401", "401"));
+        assert!(!has_status(
+            "https://127.0.0.1:40389/policy.git: tls error",
+            "403"
+        ));
+        assert!(!has_status("connect to 127.0.0.1:403 refused", "403"));
+        assert!(!has_status("10.0.4013.1 and 14010", "401"));
+    }
 
     #[test]
     fn link_normalisation() {
