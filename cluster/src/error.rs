@@ -10,7 +10,7 @@ pub enum Error {
     Kubeconfig(#[from] kube::config::KubeconfigError),
     /// Not running in a pod, or the pod's service account could not be read.
     #[error(
-        "in-cluster configuration: {0} (run inside a pod with a service account, or pass --kubeconfig)"
+        "no in-cluster configuration (run inside a pod with a service account, or pass --kubeconfig)"
     )]
     InCluster(#[from] kube::config::InClusterError),
     /// The API server (or the transport to it) failed.
