@@ -472,22 +472,25 @@ pub fn build_clusters(
         .par_iter()
         .map(|group| {
             let first = one(group[0]);
-            let mut out = Vec::with_capacity(group.len());
-            for n in &group[1..] {
-                let b = match &first {
-                    ClusterBuild::Syncable { state, warnings } => match state.for_cluster(n) {
-                        Some(state) => ClusterBuild::Syncable {
-                            state,
-                            warnings: warnings.clone(),
+            // Re-stamping is independent per name: on every core too.
+            let mut out: Vec<(String, ClusterBuild)> = group[1..]
+                .par_iter()
+                .map(|n| {
+                    let b = match &first {
+                        ClusterBuild::Syncable { state, warnings } => match state.for_cluster(n) {
+                            Some(state) => ClusterBuild::Syncable {
+                                state,
+                                warnings: warnings.clone(),
+                            },
+                            None => one(n),
                         },
-                        None => one(n),
-                    },
-                    ClusterBuild::Blocked { errors } => ClusterBuild::Blocked {
-                        errors: errors.clone(),
-                    },
-                };
-                out.push(((*n).clone(), b));
-            }
+                        ClusterBuild::Blocked { errors } => ClusterBuild::Blocked {
+                            errors: errors.clone(),
+                        },
+                    };
+                    ((*n).clone(), b)
+                })
+                .collect();
             out.insert(0, (group[0].clone(), first));
             out
         })

@@ -532,6 +532,7 @@ async fn a_fight_is_reported_as_knv2005_and_backed_off() {
     let env = Env::start(cfg, &[("one", "one", &c)], snapshot(&basic_files()));
     env.wait("one", "synced", synced).await;
     let fighter = c.external("other-controller");
+    let base = env.handle.status("one").unwrap().drift_corrections;
     let mut rounds = 0;
     loop {
         let s = env.handle.status("one").unwrap();
@@ -549,10 +550,16 @@ async fn a_fight_is_reported_as_knv2005_and_backed_off() {
                 &json!({"data": {"k": format!("theirs-{rounds}")}}),
             )
             .unwrap();
-        // Wait until the syncer answered (restored it, or declared a fight).
+        // Wait until the syncer answered (restored it, or declared a fight)...
         eventually("the syncer answers", || {
             data_k(&c, "shop", "a").as_deref() == Some("v")
                 || env.handle.status("one").unwrap().has_error("KNV2005")
+        })
+        .await;
+        // ...and published that answer: the correction is counted in the same status update
+        // that carries a fight it revealed.
+        env.wait("one", "the correction published", |s| {
+            s.drift_corrections >= base + rounds || s.has_error("KNV2005")
         })
         .await;
     }
