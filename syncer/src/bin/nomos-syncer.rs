@@ -70,7 +70,7 @@ struct Args {
     #[arg(long = "resync-period", default_value = "1h")]
     resync_period: String,
     /// Re-read the source (or fetch the Git repository) at least this often.
-    #[arg(long = "poll-period", default_value = "15s")]
+    #[arg(long = "poll-period", visible_alias = "period", default_value = "15s")]
     poll_period: String,
     /// Allow deleting every Namespace or more than half of the managed objects.
     #[arg(long = "allow-mass-prune", default_value_t = false)]
