@@ -57,56 +57,6 @@ fn parse_duration(flag: &str, s: &str) -> Result<Duration> {
     }
 }
 
-fn init_logs(format: &str) -> Result<()> {
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a valid filter"));
-    use tracing_subscriber::prelude::*;
-    match format {
-        "text" => tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-            )
-            .with(filter)
-            .init(),
-        "json" => tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            )
-            .with(filter)
-            .init(),
-        other => bail!("--log-format must be text or json, not {other:?}"),
-    }
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 async fn run(a: Args) -> Result<()> {
     let format = SourceFormat::parse(&a.source_format).map_err(|e| anyhow::anyhow!(e))?;
     let period = parse_duration("--period", &a.period)?;
@@ -183,7 +133,7 @@ async fn run(a: Args) -> Result<()> {
         )
         .await;
     });
-    shutdown_signal().await;
+    nomos_daemon::shutdown_signal().await;
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     let _ = server.await;
@@ -193,7 +143,7 @@ async fn run(a: Args) -> Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Err(e) = init_logs(&args.log_format) {
+    if let Err(e) = nomos_daemon::init_logs(&args.log_format) {
         eprintln!("Error: {e:#}");
         return std::process::ExitCode::FAILURE;
     }

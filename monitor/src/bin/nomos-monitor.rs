@@ -263,50 +263,6 @@ async fn gather_all(agg: &Aggregate, args: &Args, contexts: &[String], timeout: 
     .await;
 }
 
-fn init_logs(format: &str) -> Result<()> {
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a valid filter"));
-    use tracing_subscriber::prelude::*;
-    match format {
-        "text" => tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-            )
-            .with(filter)
-            .init(),
-        "json" => tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            )
-            .with(filter)
-            .init(),
-        other => bail!("--log-format must be text or json, not {other:?}"),
-    }
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 async fn run(args: Args) -> Result<()> {
     let poll = parse_go_duration(&args.poll).map_err(anyhow::Error::msg)?;
     if poll.is_zero() {
@@ -354,7 +310,7 @@ async fn run(args: Args) -> Result<()> {
             }
         }
     });
-    shutdown_signal().await;
+    nomos_daemon::shutdown_signal().await;
     let _ = stop_tx.send(true);
     let _ = gatherer.await;
     Ok(())
@@ -362,7 +318,7 @@ async fn run(args: Args) -> Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Err(e) = init_logs(&args.log_format) {
+    if let Err(e) = nomos_daemon::init_logs(&args.log_format) {
         eprintln!("Error: {e:#}");
         return std::process::ExitCode::FAILURE;
     }

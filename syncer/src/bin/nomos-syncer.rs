@@ -115,34 +115,6 @@ fn parse_duration(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn init_logs(format: &str) -> Result<()> {
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a valid filter"));
-    use tracing_subscriber::prelude::*;
-    match format {
-        "text" => tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-            )
-            .with(filter)
-            .init(),
-        "json" => tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            )
-            .with(filter)
-            .init(),
-        other => bail!("--log-format must be text or json, not {other:?}"),
-    }
-    Ok(())
-}
-
 async fn targets(a: &Args) -> Result<Vec<ClusterTarget>> {
     if a.in_cluster {
         let name = a.cluster_name.clone().unwrap_or_default();
@@ -196,28 +168,6 @@ async fn targets(a: &Args) -> Result<Vec<ClusterTarget>> {
         out.push(ClusterTarget::new(key, name, client));
     }
     Ok(out)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// With --root-sync: read the RootSync (and its Secrets) from the first cluster and turn it into
@@ -449,7 +399,7 @@ async fn run(mut a: Args) -> Result<()> {
             }
         });
     }
-    shutdown_signal().await;
+    nomos_daemon::shutdown_signal().await;
     tracing::info!("stopping");
     let _ = stop_tx.send(true);
     handle.join().await;
@@ -461,7 +411,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Err(e) = init_logs(&args.log_format) {
+    if let Err(e) = nomos_daemon::init_logs(&args.log_format) {
         eprintln!("Error: {e:#}");
         return std::process::ExitCode::FAILURE;
     }
