@@ -2,7 +2,7 @@
 //!
 //! `nomos-syncer`, `nomos-importer` and `nomos-monitor` log the same way (`--log-format text`
 //! or `json`, on stderr, filtered by `RUST_LOG`, default `info`) and stop the same way (SIGINT
-//! or SIGTERM); this crate is that, once.
+//! or SIGTERM), and start the same way ([`main`]); this crate is that, once.
 
 /// `--log-format` was neither `text` nor `json`.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,44 @@ pub fn init_logs(format: &str) -> Result<(), LogFormatError> {
         other => return Err(LogFormatError(other.to_string())),
     }
     Ok(())
+}
+
+/// A daemon's `main`: set up logs (`log_format`), start a multi-threaded tokio runtime
+/// (`worker_threads`, default one per core), run `daemon` on it, and turn its result into the
+/// exit code. Errors are logged and printed on stderr with their causes (`{:#}`).
+pub fn main<F, E>(
+    log_format: &str,
+    worker_threads: Option<usize>,
+    daemon: F,
+) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    use std::process::ExitCode;
+    if let Err(e) = init_logs(log_format) {
+        eprintln!("Error: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n);
+    }
+    let rt = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(daemon) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what Kubernetes sends a pod).

@@ -143,28 +143,8 @@ async fn run(a: Args) -> Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Err(e) = nomos_daemon::init_logs(&args.log_format) {
-        eprintln!("Error: {e:#}");
-        return std::process::ExitCode::FAILURE;
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: starting the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("Error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let format = args.log_format.clone();
+    nomos_daemon::main(&format, None, run(args))
 }
 
 /// mimalloc without transparent huge pages (see the workspace's Cargo.toml): a long-running

@@ -318,26 +318,6 @@ async fn run(args: Args) -> Result<()> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    if let Err(e) = nomos_daemon::init_logs(&args.log_format) {
-        eprintln!("Error: {e:#}");
-        return std::process::ExitCode::FAILURE;
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: starting the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let format = args.log_format.clone();
+    nomos_daemon::main(&format, Some(2), run(args))
 }
