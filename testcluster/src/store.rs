@@ -26,9 +26,24 @@ pub struct Obj {
     pub labels: Vec<(String, String)>,
     /// `apiVersion` as stored.
     pub api_version: String,
+    /// Whether `metadata.deletionTimestamp` is set (the object is being deleted).
+    pub deleting: bool,
 }
 
 impl Obj {
+    /// The stored form of `value` (whose `metadata.resourceVersion` is `rv`).
+    fn new(value: &Value, rv: u64, namespace: &str, name: &str) -> Obj {
+        Obj {
+            json: compact_json(value),
+            rv,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            labels: labels_of(value),
+            api_version: value["apiVersion"].as_str().unwrap_or_default().to_string(),
+            deleting: crate::meta::meta_str(value, "deletionTimestamp").is_some(),
+        }
+    }
+
     /// The object as a JSON value.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
@@ -265,14 +280,7 @@ impl Store {
         let rv = i.rv;
         crate::meta::metadata_mut(&mut value)
             .insert("resourceVersion".into(), json!(rv.to_string()));
-        let obj = Arc::new(Obj {
-            json: compact_json(&value),
-            rv,
-            namespace: ns.to_string(),
-            name: name.to_string(),
-            labels: labels_of(&value),
-            api_version: value["apiVersion"].as_str().unwrap_or_default().to_string(),
-        });
+        let obj = Arc::new(Obj::new(&value, rv, ns, name));
         let table = i.tables.entry(gr.clone()).or_default();
         let kind = if delete {
             table.remove(&key);
@@ -394,14 +402,7 @@ impl Store {
             }
             tables.entry(gr).or_default().insert(
                 (ns.to_string(), name.to_string()),
-                Arc::new(Obj {
-                    json: compact_json(value),
-                    rv: orv,
-                    namespace: ns.to_string(),
-                    name: name.to_string(),
-                    labels: labels_of(value),
-                    api_version: value["apiVersion"].as_str().unwrap_or_default().to_string(),
-                }),
+                Arc::new(Obj::new(value, orv, ns, name)),
             );
         }
         let mut i = self.write();

@@ -185,7 +185,7 @@ pub(super) fn check_namespace(shared: &Shared, ns: &str) -> Result<(), ApiError>
             resource: "namespaces",
             name: ns,
         })),
-        Some(o) if deleting(&o.value()) => Err(ApiError::forbidden(format!(
+        Some(o) if o.deleting => Err(ApiError::forbidden(format!(
             "unable to create new content in namespace {ns} because it is being terminated"
         ))),
         Some(_) => Ok(()),
