@@ -2,17 +2,15 @@
 //! plan orders them. Items of one wave run concurrently (bounded); a failure does not stop the
 //! others, but skips the items that depend on it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures::StreamExt;
 use nomos_core::desired::SyncIdentity;
 use nomos_core::plan::{Action, Plan, PlanItem};
 use nomos_core::{Code, Diagnostic, ObjectId};
 use serde_json::Value;
 
 use crate::client::ClusterClient;
-use futures::future::BoxFuture;
 
 use crate::error::{Error, Result};
 use crate::ops::{FIELD_MANAGER, gvk_of};
@@ -211,6 +209,63 @@ async fn run_item(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -
     }
 }
 
+/// Run `items` with at most `opts.concurrency` in flight, each as its own task so that the
+/// requests' work (encoding, TLS, decoding, retries) spreads over the runtime's threads instead
+/// of being polled from the caller's one task. The tasks are aborted if this future is dropped.
+async fn run_concurrently(
+    items: Vec<(usize, &PlanItem)>,
+    client: &ClusterClient,
+    opts: &ExecOptions,
+) -> Vec<(usize, ItemReport)> {
+    let limit = opts.concurrency.max(1);
+    let shared = Arc::new(opts.clone());
+    let mut set = tokio::task::JoinSet::new();
+    let mut index: HashMap<tokio::task::Id, (usize, &PlanItem)> = HashMap::new();
+    let mut pending = items.into_iter();
+    let mut done = Vec::new();
+    loop {
+        while set.len() < limit {
+            let Some((n, item)) = pending.next() else {
+                break;
+            };
+            let (owned, client, opts) = (item.clone(), client.clone(), shared.clone());
+            let handle = set.spawn(async move { (n, run_item(&owned, &client, &opts).await) });
+            index.insert(handle.id(), (n, item));
+        }
+        match set.join_next_with_id().await {
+            Some(Ok((id, r))) => {
+                index.remove(&id);
+                done.push(r);
+            }
+            Some(Err(e)) => {
+                if let Some((n, item)) = index.remove(&e.id()) {
+                    done.push((n, panicked(item, &e)));
+                }
+            }
+            None => break,
+        }
+    }
+    done
+}
+
+/// The report of an item whose task panicked (a bug, reported instead of losing the item).
+fn panicked(item: &PlanItem, e: &tokio::task::JoinError) -> ItemReport {
+    ItemReport {
+        id: item.id.clone(),
+        action: item.action.name(),
+        wave: item.wave,
+        outcome: Outcome::Failed {
+            message: format!(
+                "failed to {} {}: internal error: {e}",
+                verb(&item.action),
+                item.id
+            ),
+            status: None,
+        },
+        retries: 0,
+    }
+}
+
 /// Execute `plan` against `client`. Never fails as a whole: per-item results are in the report.
 ///
 /// Batches are runs of consecutive items with the same wave and direction (apply or delete);
@@ -268,19 +323,7 @@ pub async fn execute(plan: &Plan, client: &ClusterClient, opts: &ExecOptions) ->
                 runnable.push((n, item));
             }
         }
-        // Boxed with an explicit `Send` bound: lets callers await `execute` inside
-        // `tokio::spawn` (the unboxed closure trips rustc #102211).
-        let futures: Vec<BoxFuture<'_, (usize, ItemReport)>> = runnable
-            .into_iter()
-            .map(|(n, item)| -> BoxFuture<'_, (usize, ItemReport)> {
-                Box::pin(async move { (n, run_item(item, client, opts).await) })
-            })
-            .collect();
-        let done: Vec<(usize, ItemReport)> = futures::stream::iter(futures)
-            .buffer_unordered(opts.concurrency.max(1))
-            .collect()
-            .await;
-        results.extend(done);
+        results.extend(run_concurrently(runnable, client, opts).await);
         results.sort_by_key(|(n, _)| *n);
 
         let mut crd_changed = false;
