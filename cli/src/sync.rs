@@ -141,12 +141,14 @@ async fn plan_all(a: &ClusterArgs, phase: &dyn Fn(&str)) -> Result<Vec<Planned>>
         ..Default::default()
     };
     let targets = targets(a).await?;
+    phase("connected to the cluster(s)");
     let only = targets.len() == 1;
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
         let pass = pass_for(&mut repo, &t.name, only)?;
+        phase("validated the source for the cluster");
         let state = desired::build_owned(pass, |o| repo.scope_of(o), &stamp);
-        phase("validated and built the desired state");
+        phase("built the desired state");
         let live = live_state(&t.client, &state, &stamp.sync, 8)
             .await
             .with_context(|| format!("reading cluster {}", t.name))?;

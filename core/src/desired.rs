@@ -398,10 +398,10 @@ fn assemble(
     opts: &StampOptions,
 ) -> DesiredState {
     let mut ranked: Vec<(u8, ObjectId, Object)> = objects
-        .into_iter()
+        .into_par_iter()
         .map(|o| (apply_rank(&o, scope(&o)), o.id(), o))
         .collect();
-    ranked.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    ranked.par_sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     // Stamping (and hashing) is independent per object: do it on every core.
     let objects: Vec<DesiredObject> = ranked
         .into_par_iter()

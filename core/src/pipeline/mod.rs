@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::diag::{Code, Diagnostic, ResourceRef};
@@ -271,8 +272,8 @@ impl Repository {
         objects.retain(|o| !is_ephemeral(o));
         // Sort by identity once (ids computed once each); duplicates are then adjacent.
         let mut keyed: Vec<(crate::object::ObjectId, Object)> =
-            objects.into_iter().map(|o| (o.id(), o)).collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.origin.cmp(&b.1.origin)));
+            objects.into_par_iter().map(|o| (o.id(), o)).collect();
+        keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.origin.cmp(&b.1.origin)));
         errors.extend(final_checks(&keyed, opts));
         let objects: Vec<Object> = keyed.into_iter().map(|(_, o)| o).collect();
         pass.objects = objects;
