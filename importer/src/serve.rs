@@ -32,6 +32,28 @@
 //!   the syncer reports as synced), and so do new import errors; building another cluster or
 //!   re-importing the same commit does not.
 //!
+//! # Deltas
+//!
+//! A syncer that holds a state of the cluster names it with `?base=<desired-state hash>`. If
+//! that state is one of the last few the importer published for the cluster
+//! ([`DELTA_BASES`]), the answer's `state` carries only the objects that are not in the base,
+//! with a `delta` saying how to interleave them with the base's objects:
+//!
+//! ```json
+//! "state": {
+//!   "commit": "…",
+//!   "desired": {"cluster": "…", "sync": {…}, "source": {…}, "objects": [{…one changed object…}], "hash": "9a0b…"},
+//!   "delta": {"base": "77c1…", "runs": [{"base": [0, 6951]}, {"new": 1}, {"base": [6952, 3058]}]}
+//! }
+//! ```
+//!
+//! Runs are read in order: `{"base": [from, len]}` takes `len` objects of the base state from
+//! index `from`, `{"new": n}` the next `n` objects of `desired.objects`. The result is the full
+//! state, which the syncer verifies like any other (every object against its hash, the objects
+//! against the state's `hash`), so a wrong delta can only be refused, never applied. A base
+//! the importer no longer knows, or a change to more than half of the objects, gets the full
+//! state. A commit changing one object of 10,000 thus sends one object instead of ~7 MB.
+//!
 //! # The snapshot document (`application/json`)
 //!
 //! ```json
@@ -78,16 +100,16 @@
 //! Diagnostics carry `code` (`KNVnnnn`), `message`, and optionally `object`
 //! (`Kind/name` or `Kind/namespace/name`) and `paths`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
-use nomos_core::desired::{DesiredState, SyncIdentity, SyncKind};
+use nomos_core::desired::{DesiredObject, DesiredState, SyncIdentity, SyncKind};
 use nomos_core::{Diagnostic, SourceFormat};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -123,11 +145,99 @@ pub struct ClusterSnapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireState {
     pub commit: String,
-    /// `nomos_core`'s desired state, as its serde form.
+    /// `nomos_core`'s desired state, as its serde form (with `delta`: only the new objects).
     pub desired: Arc<DesiredState>,
     /// Non-blocking errors of the commit.
     #[serde(default)]
     pub warnings: Vec<WireDiagnostic>,
+    /// How to rebuild the objects from a state the syncer holds (see the module documentation);
+    /// resolved by [`ClusterSnapshot::resolve_delta`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<WireDelta>,
+}
+
+/// The objects of a state as runs of a base state's objects and new ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDelta {
+    /// The desired-state hash of the base.
+    pub base: String,
+    pub runs: Vec<DeltaRun>,
+}
+
+/// One run of a [`WireDelta`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeltaRun {
+    /// `len` objects of the base, from index `from`.
+    Base(usize, usize),
+    /// The next `n` objects of the answer's `desired.objects`.
+    New(usize),
+}
+
+/// How many recent states per cluster can serve as a delta's base.
+pub const DELTA_BASES: usize = 4;
+
+/// A published state of one cluster as a delta base: its hash and the first 16 bytes of each
+/// object's hash, in order (about 16 bytes per object instead of the object).
+#[derive(Debug, PartialEq, Eq)]
+pub struct StateIndex {
+    pub hash: String,
+    pub objects: Vec<u128>,
+}
+
+impl StateIndex {
+    pub fn of(d: &DesiredState) -> StateIndex {
+        StateIndex {
+            hash: d.hash.clone(),
+            objects: d.objects.iter().map(|o| short_hash(&o.hash)).collect(),
+        }
+    }
+}
+
+/// The first 16 bytes of a hex SHA-256 (0 for anything else: such an object is then sent).
+fn short_hash(hex: &str) -> u128 {
+    hex.get(..32)
+        .and_then(|h| u128::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+}
+
+/// `d` as a delta from `base`: the objects not in the base and the runs; `None` when more than
+/// half of the objects would be sent anyway.
+fn delta(d: &DesiredState, base: &StateIndex) -> Option<(Vec<DesiredObject>, WireDelta)> {
+    let at: HashMap<u128, usize> = base
+        .objects
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| **h != 0)
+        .map(|(i, h)| (*h, i))
+        .collect();
+    let mut runs: Vec<DeltaRun> = Vec::new();
+    let mut fresh = Vec::new();
+    for o in &d.objects {
+        let h = short_hash(&o.hash);
+        match at.get(&h).filter(|_| h != 0) {
+            Some(&i) => match runs.last_mut() {
+                Some(DeltaRun::Base(from, len)) if *from + *len == i => *len += 1,
+                _ => runs.push(DeltaRun::Base(i, 1)),
+            },
+            None => {
+                fresh.push(o.clone());
+                match runs.last_mut() {
+                    Some(DeltaRun::New(n)) => *n += 1,
+                    _ => runs.push(DeltaRun::New(1)),
+                }
+            }
+        }
+    }
+    (fresh.len() * 2 <= d.objects.len()).then(|| {
+        (
+            fresh,
+            WireDelta {
+                base: base.hash.clone(),
+                runs,
+            },
+        )
+    })
 }
 
 /// The latest import attempt.
@@ -200,6 +310,14 @@ pub enum DecodeError {
         declared: String,
         computed: String,
     },
+    #[error(
+        "the snapshot for cluster {cluster:?} is a delta from state {base}, which this syncer does not hold (it will ask for the whole state)"
+    )]
+    DeltaBase { cluster: String, base: String },
+    #[error(
+        "the snapshot for cluster {cluster:?} is a delta that does not fit its base or its objects (it will ask for the whole state)"
+    )]
+    DeltaRuns { cluster: String },
 }
 
 fn sync_name(s: &SyncIdentity) -> String {
@@ -211,6 +329,49 @@ fn sync_name(s: &SyncIdentity) -> String {
 }
 
 impl ClusterSnapshot {
+    /// Turn a delta answer into the full state, taking the unchanged objects from `base` (the
+    /// state the request named). Answers without a delta are left as they are. Verify the
+    /// result with [`ClusterSnapshot::verified_state`].
+    pub fn resolve_delta(&mut self, base: Option<&DesiredState>) -> Result<(), DecodeError> {
+        let cluster = self.cluster.clone();
+        let Some(state) = self.state.as_mut() else {
+            return Ok(());
+        };
+        let Some(delta) = state.delta.take() else {
+            return Ok(());
+        };
+        let base = base
+            .filter(|b| b.hash == delta.base)
+            .ok_or_else(|| DecodeError::DeltaBase {
+                cluster: cluster.clone(),
+                base: delta.base.clone(),
+            })?;
+        let bad = || DecodeError::DeltaRuns {
+            cluster: cluster.clone(),
+        };
+        let desired = Arc::make_mut(&mut state.desired);
+        let mut fresh = std::mem::take(&mut desired.objects).into_iter();
+        let mut objects = Vec::with_capacity(base.objects.len() + fresh.len());
+        for run in &delta.runs {
+            match *run {
+                DeltaRun::Base(from, len) => {
+                    let end = from.checked_add(len).ok_or_else(bad)?;
+                    objects.extend_from_slice(base.objects.get(from..end).ok_or_else(bad)?);
+                }
+                DeltaRun::New(n) => {
+                    for _ in 0..n {
+                        objects.push(fresh.next().ok_or_else(bad)?);
+                    }
+                }
+            }
+        }
+        if fresh.next().is_some() {
+            return Err(bad());
+        }
+        desired.objects = objects;
+        Ok(())
+    }
+
     /// Check that the document can be applied by a syncer with identity `sync` and format
     /// `format`, and that every object matches its hash and the state its hash; returns the
     /// state's commit and desired state (the last good ones).
@@ -286,6 +447,8 @@ pub struct Published {
 #[derive(Debug)]
 pub struct Hub {
     tx: watch::Sender<Published>,
+    /// Per cluster name, the last [`DELTA_BASES`] states published (oldest first).
+    bases: Mutex<BTreeMap<String, VecDeque<Arc<StateIndex>>>>,
 }
 
 impl Default for Hub {
@@ -298,11 +461,36 @@ impl Hub {
     pub fn new() -> Hub {
         Hub {
             tx: watch::channel(Published::default()).0,
+            bases: Mutex::default(),
+        }
+    }
+
+    /// A recent state of `cluster` with desired-state hash `hash`, to answer with a delta.
+    pub fn base(&self, cluster: &str, hash: &str) -> Option<Arc<StateIndex>> {
+        let bases = self.bases.lock().unwrap_or_else(|e| e.into_inner());
+        bases.get(cluster)?.iter().find(|b| b.hash == hash).cloned()
+    }
+
+    fn remember(&self, s: &Snapshot) {
+        let mut bases = self.bases.lock().unwrap_or_else(|e| e.into_inner());
+        bases.retain(|name, _| s.per_cluster.contains_key(name));
+        for (name, d) in &s.per_cluster {
+            let q = bases.entry(name.clone()).or_default();
+            if q.back().is_some_and(|b| b.hash == d.hash) {
+                continue;
+            }
+            q.push_back(Arc::new(StateIndex::of(d)));
+            while q.len() > DELTA_BASES {
+                q.pop_front();
+            }
         }
     }
 
     /// Record one import outcome; wakes the long polls whose answer it changes.
     pub fn record(&self, outcome: &ImportOutcome) {
+        if let ImportOutcome::Published(s) = outcome {
+            self.remember(s);
+        }
         self.tx.send_if_modified(|p| match outcome {
             ImportOutcome::Published(s) => {
                 p.snapshot = Some(s.clone());
@@ -521,15 +709,40 @@ pub fn etag(p: &Published, cluster: &str) -> String {
 
 /// The document for `cluster` (see the module documentation).
 pub fn cluster_snapshot(cfg: &ServeConfig, p: &Published, cluster: &str) -> ClusterSnapshot {
+    cluster_snapshot_since(cfg, p, cluster, None)
+}
+
+/// The document for `cluster`, as a delta from `base` when that is smaller.
+pub fn cluster_snapshot_since(
+    cfg: &ServeConfig,
+    p: &Published,
+    cluster: &str,
+    base: Option<&StateIndex>,
+) -> ClusterSnapshot {
     let state = p.snapshot.as_ref().and_then(|s| {
+        let full = s.per_cluster.get(cluster)?;
+        let (desired, delta) = match base.and_then(|b| delta(full, b)) {
+            Some((objects, d)) => (
+                Arc::new(DesiredState {
+                    cluster: full.cluster.clone(),
+                    sync: full.sync.clone(),
+                    source: full.source.clone(),
+                    objects,
+                    hash: full.hash.clone(),
+                }),
+                Some(d),
+            ),
+            None => (full.clone(), None),
+        };
         Some(WireState {
             commit: s.commit.clone(),
-            desired: s.per_cluster.get(cluster)?.clone(),
+            desired,
             warnings: s
                 .errors
                 .iter()
                 .map(WireDiagnostic::from_diagnostic)
                 .collect(),
+            delta,
         })
     });
     ClusterSnapshot {
@@ -722,6 +935,7 @@ async fn snapshot(
             }
         },
     };
+    let base = query_param(req.uri().query(), "base").and_then(|h| service.hub.base(cluster, h));
     let if_none_match = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -742,9 +956,10 @@ async fn snapshot(
         if !unchanged {
             let cfg = service.cfg.clone();
             let name = cluster.to_string();
+            let base = base.clone();
             // Large states serialize for tens of milliseconds: off the async workers.
             let body = tokio::task::spawn_blocking(move || {
-                serde_json::to_vec(&cluster_snapshot(&cfg, &p, &name))
+                serde_json::to_vec(&cluster_snapshot_since(&cfg, &p, &name, base.as_deref()))
             })
             .await;
             return match body {
@@ -845,6 +1060,139 @@ async fn webhook_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state of ConfigMaps `name=value`, hashed as the importer hashes.
+    fn state(objects: &[(&str, &str)]) -> DesiredState {
+        let objects: Vec<DesiredObject> = objects
+            .iter()
+            .map(|(name, value)| {
+                let manifest = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": "shop"}, "data": {"k": value}});
+                let hash = nomos_core::desired::Manifest::from_value(&manifest).hash();
+                serde_json::from_value(serde_json::json!({
+                    "id": {"group": "", "kind": "ConfigMap", "namespace": "shop", "name": name},
+                    "gvk": {"group": "", "version": "v1", "kind": "ConfigMap"},
+                    "manifest": manifest, "managed": true, "source_path": "cm.yaml", "hash": hash,
+                }))
+                .unwrap()
+            })
+            .collect();
+        let mut all = Sha256::new();
+        for o in &objects {
+            all.update(o.hash.as_bytes());
+        }
+        serde_json::from_value(serde_json::json!({
+            "cluster": "c", "sync": SyncIdentity::default(),
+            "source": nomos_core::desired::SourceInfo::default(), "objects": objects,
+            "hash": hex(&all.finalize()),
+        }))
+        .unwrap()
+    }
+
+    fn answer(d: &DesiredState, base: Option<&StateIndex>) -> ClusterSnapshot {
+        let mut per_cluster = BTreeMap::new();
+        per_cluster.insert("c".to_string(), Arc::new(d.clone()));
+        let p = Published {
+            snapshot: Some(Arc::new(Snapshot {
+                commit: "abc".into(),
+                source: Default::default(),
+                per_cluster,
+                hash: "h".into(),
+                errors: Vec::new(),
+            })),
+            attempt_commit: Some("abc".into()),
+            attempt_errors: Vec::new(),
+        };
+        let cfg = ServeConfig {
+            format: SourceFormat::Unstructured,
+            ..Default::default()
+        };
+        // Through the wire form, as a syncer gets it.
+        let doc = cluster_snapshot_since(&cfg, &p, "c", base);
+        serde_json::from_slice(&serde_json::to_vec(&doc).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn deltas_send_only_new_objects_and_rebuild_the_exact_state() {
+        let names: Vec<String> = (0..10).map(|i| format!("cm-{i}")).collect();
+        let old: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+        let base = state(&old);
+        // cm-3 changed, cm-7 removed, cm-new added at the end.
+        let mut new = old.clone();
+        new[3].1 = "2";
+        new.remove(7);
+        new.push(("cm-new", "1"));
+        let next = state(&new);
+
+        let mut doc = answer(&next, Some(&StateIndex::of(&base)));
+        let wire = doc.state.as_ref().unwrap();
+        let sent: Vec<&str> = wire
+            .desired
+            .objects
+            .iter()
+            .map(|o| o.id.name.as_str())
+            .collect();
+        assert_eq!(sent, ["cm-3", "cm-new"]);
+        assert_eq!(
+            wire.delta.as_ref().unwrap().runs,
+            [
+                DeltaRun::Base(0, 3),
+                DeltaRun::New(1),
+                DeltaRun::Base(4, 3),
+                DeltaRun::Base(8, 2),
+                DeltaRun::New(1)
+            ]
+        );
+        doc.resolve_delta(Some(&base)).unwrap();
+        assert_eq!(doc, answer(&next, None));
+        let sync = SyncIdentity::default();
+        doc.verified_state(&sync, SourceFormat::Unstructured)
+            .unwrap();
+
+        // More than half changed: the whole state.
+        let all_new: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "9")).collect();
+        let doc = answer(&state(&all_new), Some(&StateIndex::of(&base)));
+        assert!(doc.state.as_ref().unwrap().delta.is_none());
+        assert_eq!(doc.state.as_ref().unwrap().desired.objects.len(), 10);
+    }
+
+    #[test]
+    fn a_delta_that_does_not_fit_is_refused() {
+        let base = state(&[("a", "1"), ("b", "1"), ("c", "1")]);
+        let next = state(&[("a", "1"), ("b", "2"), ("c", "1")]);
+        let doc = answer(&next, Some(&StateIndex::of(&base)));
+        let other = state(&[("a", "1")]);
+        assert!(matches!(
+            doc.clone().resolve_delta(Some(&other)),
+            Err(DecodeError::DeltaBase { .. })
+        ));
+        for runs in [
+            vec![DeltaRun::Base(0, 4)],                   // past the base's end
+            vec![DeltaRun::Base(usize::MAX, 2)],          // overflow
+            vec![DeltaRun::Base(0, 1), DeltaRun::New(2)], // more new objects than sent
+            vec![DeltaRun::Base(0, 3)],                   // the sent object left over
+        ] {
+            let mut bad = doc.clone();
+            bad.state.as_mut().unwrap().delta.as_mut().unwrap().runs = runs.clone();
+            assert!(
+                matches!(
+                    bad.resolve_delta(Some(&base)),
+                    Err(DecodeError::DeltaRuns { .. })
+                ),
+                "{runs:?}"
+            );
+        }
+        // Runs that fit but reorder objects are caught by the state's hash.
+        let mut swapped = doc.clone();
+        swapped.state.as_mut().unwrap().delta.as_mut().unwrap().runs =
+            vec![DeltaRun::New(1), DeltaRun::Base(0, 1), DeltaRun::Base(2, 1)];
+        swapped.resolve_delta(Some(&base)).unwrap();
+        let sync = SyncIdentity::default();
+        assert!(matches!(
+            swapped.verified_state(&sync, SourceFormat::Unstructured),
+            Err(DecodeError::Hash { .. })
+        ));
+    }
 
     #[test]
     fn durations() {

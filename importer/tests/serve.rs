@@ -492,6 +492,88 @@ async fn long_polls_wake_on_a_new_commit_and_time_out_with_304() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syncer_holding_a_state_gets_only_the_changed_objects() {
+    let repo = Repo::new();
+    seed(&repo);
+    let env = start(&repo, true).await;
+    env.imported(1).await;
+    let first = get(env.addr, "/v1/clusters/alpha/snapshot", None).await;
+    let etag = first.etag.clone().unwrap();
+    let first = first.snapshot();
+    let base = first.state.as_ref().unwrap().desired.clone();
+    assert_eq!(base.objects.len(), 3, "{:?}", object_names(&first));
+
+    // A long poll naming the state it holds is answered with the one changed object.
+    let addr = env.addr;
+    let (e, hash) = (etag.clone(), base.hash.clone());
+    let held = tokio::spawn(async move {
+        let path = format!("/v1/clusters/alpha/snapshot?wait=30s&base={hash}");
+        get(addr, &path, Some(&e)).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    repo.write("cm-a.yaml", &cm("a", Some("alpha"), "two"));
+    let c2 = repo.commit("two");
+    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
+    let w = request(
+        env.addr,
+        "POST",
+        "/webhook",
+        &github_headers(&body, SECRET, "push"),
+        body,
+    )
+    .await;
+    assert_eq!(w.status, StatusCode::ACCEPTED, "{}", w.text());
+    let answer = tokio::time::timeout(TIMEOUT, held).await.unwrap().unwrap();
+    let mut delta = answer.snapshot();
+    let state = delta.state.as_ref().unwrap();
+    assert_eq!(state.commit, c2);
+    assert_eq!(
+        object_names(&delta),
+        ["ConfigMap/a"],
+        "only the changed object"
+    );
+    let runs = &state.delta.as_ref().expect("a delta").runs;
+    assert_eq!(
+        runs.iter()
+            .filter(|r| matches!(r, serve::DeltaRun::New(_)))
+            .count(),
+        1
+    );
+
+    // Rebuilt on the base, it is exactly the full state, and it verifies.
+    let mut wrong = delta.clone();
+    assert!(matches!(
+        wrong.resolve_delta(None),
+        Err(serve::DecodeError::DeltaBase { .. })
+    ));
+    delta.resolve_delta(Some(&base)).unwrap();
+    let full = get(env.addr, "/v1/clusters/alpha/snapshot", None).await;
+    assert_eq!(
+        full.etag, answer.etag,
+        "one ETag for the state, whole or as a delta"
+    );
+    let full = full.snapshot();
+    assert!(full.state.as_ref().unwrap().delta.is_none());
+    assert_eq!(delta, full);
+    let sync = nomos_core::desired::SyncIdentity::default();
+    delta
+        .verified_state(&sync, SourceFormat::Unstructured)
+        .unwrap();
+    assert_eq!(data_k(&delta, "a"), "two");
+
+    // A base the importer does not know gets the whole state.
+    let unknown = get(
+        env.addr,
+        &format!("/v1/clusters/alpha/snapshot?base={}", "0".repeat(64)),
+        None,
+    )
+    .await
+    .snapshot();
+    assert_eq!(unknown, full);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_cluster_name_is_built_on_request_without_waking_the_others() {
     let repo = Repo::new();
     let c1 = seed(&repo);

@@ -8,6 +8,9 @@
 //!   (as for an invalid directory or commit), and nothing is pruned because of them.
 //! * Each request sends the last `ETag` in `If-None-Match` with `?wait=`: the importer answers
 //!   when the cluster's snapshot changes (a new commit, new errors), or `304` after the wait.
+//! * Once it holds a state, each request names it (`&base=<hash>`) and the importer answers
+//!   with only the objects that changed since (a delta); the poller rebuilds and verifies the
+//!   whole state, and asks for the whole state again if a delta does not fit.
 //! * An unreachable or failing importer is reported (KNV2004) and retried with exponential
 //!   backoff on the injected sleeper; the last good state stays in force and nothing is
 //!   pruned. When the importer answers again the report is withdrawn.
@@ -21,7 +24,8 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::StatusCode;
 use hyper::client::conn::http1::SendRequest;
 use nomos_core::Code;
-use nomos_importer::serve::{ClusterSnapshot, MAX_CLUSTER_NAME, WireDiagnostic};
+use nomos_core::desired::DesiredState;
+use nomos_importer::serve::{ClusterSnapshot, DecodeError, MAX_CLUSTER_NAME, WireDiagnostic};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -162,6 +166,7 @@ impl HttpSource {
                 conn: None,
                 etag: None,
                 last: None,
+                base: None,
                 failures: 0,
                 reported: false,
             };
@@ -186,6 +191,8 @@ struct Poller {
     etag: Option<String>,
     /// The update made of the last snapshot received.
     last: Option<Arc<DesiredUpdate>>,
+    /// The last good state received: the base of the next delta.
+    base: Option<Arc<DesiredState>>,
     failures: u32,
     /// A failure is being reported in place of `last`.
     reported: bool,
@@ -290,22 +297,39 @@ impl Poller {
         self.failures = 0;
         match answer {
             Answer::NotModified => {}
-            Answer::Snapshot(doc, etag) => {
-                self.etag = etag;
+            Answer::Snapshot(mut doc, etag) => {
                 let cfg = self.cfg.clone();
+                let base = self.base.clone();
                 // Large snapshots take milliseconds to verify: off the async workers.
-                let update = tokio::task::spawn_blocking(move || update_of(&doc, &cfg))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Some(DesiredUpdate::Invalid {
-                            token: String::new(),
-                            errors: vec![StatusError::new(
-                                Code::SOURCE,
-                                format!("checking the importer's snapshot panicked: {e}"),
-                                None,
-                            )],
-                        })
-                    });
+                let update = tokio::task::spawn_blocking(move || {
+                    doc.resolve_delta(base.as_deref())?;
+                    Ok::<_, DecodeError>(update_of(&doc, &cfg))
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Ok(Some(DesiredUpdate::Invalid {
+                        token: String::new(),
+                        errors: vec![StatusError::new(
+                            Code::SOURCE,
+                            format!("checking the importer's snapshot panicked: {e}"),
+                            None,
+                        )],
+                    }))
+                });
+                let update = match update {
+                    Ok(u) => u,
+                    Err(e) => {
+                        // Not an error of the source: ask again for the whole state at once.
+                        tracing::warn!(error = %e, "unusable delta from the importer");
+                        self.etag = None;
+                        self.base = None;
+                        return;
+                    }
+                };
+                self.etag = etag;
+                if let Some(DesiredUpdate::Good { state, .. }) = &update {
+                    self.base = Some(state.clone());
+                }
                 if let Some(u) = update {
                     let u = Arc::new(u);
                     self.last = Some(u.clone());
@@ -352,10 +376,14 @@ impl Poller {
         let mut req = hyper::Request::builder()
             .method("GET")
             .uri(format!(
-                "{}/v1/clusters/{}/snapshot?wait={}ms",
+                "{}/v1/clusters/{}/snapshot?wait={}ms{}",
                 ep.prefix,
                 self.name,
-                self.source.wait.as_millis()
+                self.source.wait.as_millis(),
+                self.base
+                    .as_ref()
+                    .map(|b| format!("&base={}", b.hash))
+                    .unwrap_or_default()
             ))
             .header(hyper::header::HOST, ep.authority.as_str())
             .header(hyper::header::ACCEPT, "application/json");
@@ -426,7 +454,7 @@ fn update_of(doc: &ClusterSnapshot, cfg: &SyncerConfig) -> Option<DesiredUpdate>
                 newer_invalid,
             })
         }
-        Err(nomos_importer::serve::DecodeError::NoState) => {
+        Err(DecodeError::NoState) => {
             if import_errors.is_empty() {
                 tracing::info!("the importer has no state for this cluster yet");
                 return None;
