@@ -330,6 +330,20 @@ async fn poll_until(
     .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// POST a signed GitHub push of `master` to the webhook; it must be accepted.
+async fn push(addr: &std::net::SocketAddr) {
+    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
+    let w = request(
+        *addr,
+        "POST",
+        "/webhook",
+        &github_headers(&body, SECRET, "push"),
+        body,
+    )
+    .await;
+    assert_eq!(w.status, StatusCode::ACCEPTED, "{}", w.text());
+}
+
 fn github_headers(body: &[u8], secret: &str, event: &str) -> Vec<(&'static str, String)> {
     let sig: String = hmac_sha256(secret.as_bytes(), body)
         .iter()
@@ -473,16 +487,7 @@ async fn long_polls_wake_on_a_new_commit_and_time_out_with_304() {
     assert!(!held.is_finished());
     repo.write("cm-a.yaml", &cm("a", Some("alpha"), "two"));
     let c2 = repo.commit("two");
-    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
-    let w = request(
-        env.addr,
-        "POST",
-        "/webhook",
-        &github_headers(&body, SECRET, "push"),
-        body,
-    )
-    .await;
-    assert_eq!(w.status, StatusCode::ACCEPTED, "{}", w.text());
+    push(&env.addr).await;
     let r = tokio::time::timeout(TIMEOUT, held).await.unwrap().unwrap();
     let s = r.snapshot();
     assert_eq!(s.state.as_ref().unwrap().commit, c2);
@@ -513,16 +518,7 @@ async fn a_syncer_holding_a_state_gets_only_the_changed_objects() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     repo.write("cm-a.yaml", &cm("a", Some("alpha"), "two"));
     let c2 = repo.commit("two");
-    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
-    let w = request(
-        env.addr,
-        "POST",
-        "/webhook",
-        &github_headers(&body, SECRET, "push"),
-        body,
-    )
-    .await;
-    assert_eq!(w.status, StatusCode::ACCEPTED, "{}", w.text());
+    push(&env.addr).await;
     let answer = tokio::time::timeout(TIMEOUT, held).await.unwrap().unwrap();
     let mut delta = answer.snapshot();
     let state = delta.state.as_ref().unwrap();
@@ -637,16 +633,7 @@ async fn an_invalid_commit_is_served_with_errors_and_the_last_good_state() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n  namespace: shop\n",
     );
     let c2 = repo.commit("bad");
-    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
-    let w = request(
-        env.addr,
-        "POST",
-        "/webhook",
-        &github_headers(&body, SECRET, "push"),
-        body,
-    )
-    .await;
-    assert_eq!(w.status, StatusCode::ACCEPTED);
+    push(&env.addr).await;
     let r = get(
         env.addr,
         "/v1/clusters/alpha/snapshot?wait=20s",
@@ -675,15 +662,7 @@ async fn an_invalid_commit_is_served_with_errors_and_the_last_good_state() {
     repo.git(&["rm", "-q", "bad.yaml"]);
     repo.write("cm-a.yaml", &cm("a", Some("alpha"), "three"));
     let c3 = repo.commit("fixed");
-    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
-    request(
-        env.addr,
-        "POST",
-        "/webhook",
-        &github_headers(&body, SECRET, "push"),
-        body,
-    )
-    .await;
+    push(&env.addr).await;
     let (s, _) = poll_until(env.addr, "alpha", "the fixed commit", |s| {
         s.state.as_ref().is_some_and(|st| st.commit == c3)
     })
@@ -823,16 +802,7 @@ async fn the_binary_serves_snapshots_and_takes_webhooks() {
     assert_eq!(s.state.unwrap().commit, c1);
     repo.write("cm-a.yaml", &cm("a", Some("alpha"), "two"));
     let c2 = repo.commit("two");
-    let body = br#"{"ref":"refs/heads/master"}"#.to_vec();
-    let r = request(
-        addr,
-        "POST",
-        "/webhook",
-        &github_headers(&body, SECRET, "push"),
-        body,
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    push(&addr).await;
     let (s, _) = poll_until(addr, "alpha", "the pushed commit", |s| {
         s.state.as_ref().is_some_and(|st| st.commit == c2)
     })
