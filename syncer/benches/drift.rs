@@ -15,6 +15,11 @@ use nomos_testcluster::Cluster;
 use serde_json::json;
 use tokio::sync::watch;
 
+// The allocator of the shipped binaries (nomos-syncer, nomos-testcluster), so that the bench
+// measures what runs in production rather than glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()

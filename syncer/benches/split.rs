@@ -30,6 +30,11 @@ use nomos_syncer::{ClusterTarget, HttpSource, Syncer, SyncerConfig};
 use nomos_testcluster::Cluster;
 use tokio::sync::watch;
 
+// The allocator of the shipped binaries (nomos-importer, nomos-syncer, nomos-testcluster), so
+// that the bench measures what runs in production rather than glibc's malloc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NAMESPACES: usize = 10;
 const SECRET: &str = "bench-webhook-secret";
 
