@@ -22,6 +22,9 @@ pub enum Error {
     /// The object is not a Kubernetes object (no apiVersion, kind or name).
     #[error("invalid object: {0}")]
     InvalidObject(String),
+    /// A bug in nomos (a task panicked): the operation's outcome is unknown.
+    #[error("internal error (a bug in nomos-rs, please report it): {0}")]
+    Internal(String),
     /// A response or request body could not be (de)serialized.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

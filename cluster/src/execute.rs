@@ -5,7 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use nomos_core::desired::Manifest;
 use nomos_core::desired::SyncIdentity;
+use nomos_core::object::Gvk;
 use nomos_core::plan::{Action, Plan, PlanItem};
 use nomos_core::{Code, Diagnostic, ObjectId};
 use serde_json::Value;
@@ -14,7 +16,7 @@ use crate::client::ClusterClient;
 
 use crate::error::{Error, Result};
 use crate::ops::{FIELD_MANAGER, gvk_of};
-use crate::retry::{RetryPolicy, Sleeper, TokioSleeper, with_retries};
+use crate::retry::{Attempts, RetryPolicy, Sleeper, TokioSleeper, with_retries};
 
 /// How to execute a plan.
 #[derive(Clone)]
@@ -139,49 +141,76 @@ fn is_crd(id: &ObjectId) -> bool {
     id.group == "apiextensions.k8s.io" && id.kind == "CustomResourceDefinition"
 }
 
-/// One attempt at one item.
-async fn run_once(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -> Result<()> {
-    let ns = (!item.id.namespace.is_empty()).then_some(item.id.namespace.as_str());
-    match &item.action {
-        a if a.applies() => {
-            let desired = item
-                .desired
-                .as_ref()
-                .ok_or_else(|| Error::InvalidObject("plan item has no desired object".into()))?;
-            client
-                .apply_manifest(desired, &opts.field_manager, opts.force)
-                .await
-        }
-        Action::Delete => {
-            let parsed;
-            let obj: &Value = match (&item.live, &item.desired) {
-                (Some(live), _) => live,
-                (None, Some(m)) => {
-                    parsed = m.to_value();
-                    &parsed
+/// What one item asks of the cluster, owned so that it can run as a task of its own: an
+/// apply holds its manifest (shared, not copied), a delete just the identity.
+enum Job {
+    Apply(Manifest),
+    Delete {
+        gvk: Gvk,
+        namespace: Option<String>,
+        name: String,
+    },
+    Abandon(Value),
+    Nothing,
+    /// The item cannot be carried out (a malformed plan): each attempt fails with this.
+    Invalid(String),
+}
+
+impl Job {
+    fn of(item: &PlanItem) -> Job {
+        match &item.action {
+            a if a.applies() => match &item.desired {
+                Some(m) => Job::Apply(m.clone()),
+                None => Job::Invalid("plan item has no desired object".into()),
+            },
+            Action::Delete => {
+                let gvk = match (&item.live, &item.desired) {
+                    (Some(live), _) => gvk_of(live),
+                    (None, Some(m)) => gvk_of(&m.to_value()),
+                    (None, None) => {
+                        Err(Error::InvalidObject("plan item has no live object".into()))
+                    }
+                };
+                match gvk {
+                    Ok(gvk) => Job::Delete {
+                        gvk,
+                        namespace: (!item.id.namespace.is_empty())
+                            .then(|| item.id.namespace.clone()),
+                        name: item.id.name.clone(),
+                    },
+                    Err(e) => Job::Invalid(e.to_string()),
                 }
-                (None, None) => {
-                    return Err(Error::InvalidObject("plan item has no live object".into()));
-                }
-            };
-            client
-                .delete(&gvk_of(obj)?, ns, &item.id.name)
-                .await
-                .map(drop)
+            }
+            Action::Abandon => item.live.clone().map_or(Job::Nothing, Job::Abandon),
+            _ => Job::Nothing,
         }
-        Action::Abandon => match &item.live {
-            Some(live) => client.abandon(live, &opts.sync).await.map(drop),
-            None => Ok(()),
-        },
-        _ => Ok(()),
+    }
+
+    /// One attempt.
+    async fn run(&self, client: &ClusterClient, opts: &ExecOptions) -> Result<()> {
+        match self {
+            Job::Apply(m) => {
+                client
+                    .apply_manifest(m, &opts.field_manager, opts.force)
+                    .await
+            }
+            Job::Delete {
+                gvk,
+                namespace,
+                name,
+            } => client
+                .delete(gvk, namespace.as_deref(), name)
+                .await
+                .map(drop),
+            Job::Abandon(live) => client.abandon(live, &opts.sync).await.map(drop),
+            Job::Nothing => Ok(()),
+            Job::Invalid(why) => Err(Error::InvalidObject(why.clone())),
+        }
     }
 }
 
-async fn run_item(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -> ItemReport {
-    let attempts = with_retries(&opts.retry, opts.sleeper.as_ref(), || {
-        run_once(item, client, opts)
-    })
-    .await;
+/// The report of an item from its attempts.
+fn report(item: &PlanItem, attempts: Attempts<(), Error>, cluster: &str) -> ItemReport {
     let outcome = match attempts.result {
         Ok(()) => {
             tracing::debug!(id = %item.id, action = item.action.name(), "done");
@@ -189,11 +218,7 @@ async fn run_item(item: &PlanItem, client: &ClusterClient, opts: &ExecOptions) -
         }
         Err(e) => {
             let message = format!("failed to {} {}: {e}", verb(&item.action), item.id);
-            tracing::warn!(
-                cluster = client.cluster_name(),
-                retries = attempts.retries,
-                "{message}"
-            );
+            tracing::warn!(cluster, retries = attempts.retries, "{message}");
             Outcome::Failed {
                 message,
                 status: e.status(),
@@ -220,7 +245,7 @@ async fn run_concurrently(
     let limit = opts.concurrency.max(1);
     let shared = Arc::new(opts.clone());
     let mut set = tokio::task::JoinSet::new();
-    let mut index: HashMap<tokio::task::Id, (usize, &PlanItem)> = HashMap::new();
+    let mut running: HashMap<tokio::task::Id, (usize, &PlanItem)> = HashMap::new();
     let mut pending = items.into_iter();
     let mut done = Vec::new();
     loop {
@@ -228,42 +253,32 @@ async fn run_concurrently(
             let Some((n, item)) = pending.next() else {
                 break;
             };
-            let (owned, client, opts) = (item.clone(), client.clone(), shared.clone());
-            let handle = set.spawn(async move { (n, run_item(&owned, &client, &opts).await) });
-            index.insert(handle.id(), (n, item));
+            let (job, client, opts) = (Job::of(item), client.clone(), shared.clone());
+            let handle = set.spawn(async move {
+                with_retries(&opts.retry, opts.sleeper.as_ref(), || {
+                    job.run(&client, &opts)
+                })
+                .await
+            });
+            running.insert(handle.id(), (n, item));
         }
-        match set.join_next_with_id().await {
-            Some(Ok((id, r))) => {
-                index.remove(&id);
-                done.push(r);
-            }
-            Some(Err(e)) => {
-                if let Some((n, item)) = index.remove(&e.id()) {
-                    done.push((n, panicked(item, &e)));
-                }
-            }
+        let (id, attempts) = match set.join_next_with_id().await {
             None => break,
+            Some(Ok((id, attempts))) => (id, attempts),
+            // A panic is a bug: report the item as failed rather than lose it.
+            Some(Err(e)) => (
+                e.id(),
+                Attempts {
+                    result: Err(Error::Internal(e.to_string())),
+                    retries: 0,
+                },
+            ),
+        };
+        if let Some((n, item)) = running.remove(&id) {
+            done.push((n, report(item, attempts, client.cluster_name())));
         }
     }
     done
-}
-
-/// The report of an item whose task panicked (a bug, reported instead of losing the item).
-fn panicked(item: &PlanItem, e: &tokio::task::JoinError) -> ItemReport {
-    ItemReport {
-        id: item.id.clone(),
-        action: item.action.name(),
-        wave: item.wave,
-        outcome: Outcome::Failed {
-            message: format!(
-                "failed to {} {}: internal error: {e}",
-                verb(&item.action),
-                item.id
-            ),
-            status: None,
-        },
-        retries: 0,
-    }
 }
 
 /// Execute `plan` against `client`. Never fails as a whole: per-item results are in the report.

@@ -511,3 +511,57 @@ async fn execute_is_send() {
     .unwrap();
     assert!(report.is_success());
 }
+
+/// A malformed plan item (an apply without its object, a delete without anything naming the
+/// kind) fails on its own, with what is wrong; the items beside it are carried out.
+#[tokio::test]
+async fn a_malformed_item_fails_alone() {
+    use nomos_core::ObjectId;
+    use nomos_core::plan::{Action, PlanItem};
+    let (cluster, client) = setup();
+    let (opts, _) = opts();
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
+    let state = desired(&[("ns.yaml", ns), ("cm.yaml", CM)]);
+    let good = plan(&state, &[], &PlanOptions::default());
+    let id = |kind: &str, name: &str| ObjectId {
+        group: String::new(),
+        kind: kind.into(),
+        namespace: "shop".into(),
+        name: name.into(),
+    };
+    let bad = |id: ObjectId, action: Action| PlanItem {
+        id,
+        action,
+        wave: 1,
+        desired: None,
+        live: None,
+        depends_on: Vec::new(),
+    };
+    let mut p = good.clone();
+    p.items
+        .push(bad(id("ConfigMap", "no-object"), Action::Create));
+    p.items
+        .push(bad(id("ConfigMap", "no-kind"), Action::Delete));
+    let report = execute(&p, &client, &opts).await;
+    for (name, why) in [
+        (
+            "ConfigMap/shop/no-object",
+            "plan item has no desired object",
+        ),
+        ("ConfigMap/shop/no-kind", "plan item has no live object"),
+    ] {
+        match outcome(&report, name) {
+            Outcome::Failed { message, .. } => {
+                assert!(message.contains(why), "{name}: {message}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert_eq!(report.failed, 2);
+    assert_eq!(report.applies, good.items.len());
+    assert!(
+        cluster
+            .get("v1", "ConfigMap", Some("shop"), "app")
+            .is_some()
+    );
+}
