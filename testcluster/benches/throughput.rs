@@ -27,6 +27,11 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchP
 use nomos_testcluster::Cluster;
 use serde_json::{Value, json};
 
+// The allocator of the `nomos-testcluster` binary, so that the bench measures the server as it
+// ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Sizes {
     objects: usize,
     gets: usize,
