@@ -241,6 +241,73 @@ pub fn drift(declared: &Value, live: &Value) -> Vec<String> {
 }
 
 fn diff_into(d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<String>) {
+    diff_field(None, d, l, path, out);
+}
+
+/// The keys that identify the elements of a built-in list that server-side apply merges by key
+/// (`+listType=map` in the Kubernetes API), by the list's field name and what its declared
+/// elements hold. Other controllers add their own elements to such lists (an injected sidecar
+/// container, an extra environment variable); they are not ours and not drift. Lists not named
+/// here are atomic: any difference is drift (RoleBinding `subjects`, `rules`, `args`, …).
+fn list_map_keys(field: &str, elements: &[Value]) -> Option<&'static [&'static str]> {
+    let all_have = |k: &str| elements.iter().all(|e| e.get(k).is_some());
+    let keys: &'static [&'static str] = match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims" => &["name"],
+        "volumeMounts" => &["mountPath"],
+        "volumeDevices" => &["devicePath"],
+        "hostAliases" => &["ip"],
+        "resizePolicy" => &["resourceName"],
+        "topologySpreadConstraints" => &["topologyKey", "whenUnsatisfiable"],
+        // A container's ports, or a Service's.
+        "ports" if all_have("containerPort") => &["containerPort", "protocol"],
+        "ports" if all_have("port") => &["port", "protocol"],
+        _ => return None,
+    };
+    // `protocol` is optional (the server defaults it to TCP); every other key must be declared.
+    let required = keys.iter().filter(|k| **k != "protocol");
+    (!elements.is_empty() && required.into_iter().all(|k| all_have(k))).then_some(keys)
+}
+
+/// Whether `live` is the element `declared` names (`protocol` defaults to TCP).
+fn same_key(keys: &[&str], declared: &Value, live: &Value) -> bool {
+    keys.iter().all(|k| {
+        let (d, l) = (declared.get(*k), live.get(*k));
+        if *k == "protocol" {
+            let tcp = Value::String("TCP".into());
+            return scalar_eq(d.unwrap_or(&tcp), l.unwrap_or(&tcp));
+        }
+        matches!((d, l), (Some(d), Some(l)) if scalar_eq(d, l))
+    })
+}
+
+/// `[name=app]` / `[containerPort=80,protocol=TCP]`: an element of a keyed list, in paths.
+fn key_label(keys: &[&str], element: &Value) -> String {
+    let parts: Vec<String> = keys
+        .iter()
+        .filter_map(|k| {
+            let v = element.get(*k)?;
+            Some(match v.as_str() {
+                Some(s) => format!("{k}={s}"),
+                None => format!("{k}={v}"),
+            })
+        })
+        .collect();
+    format!("[{}]", parts.join(","))
+}
+
+fn diff_field(
+    field: Option<&str>,
+    d: &Value,
+    l: Option<&Value>,
+    path: &mut String,
+    out: &mut Vec<String>,
+) {
     if out.len() >= 50 {
         return;
     }
@@ -255,7 +322,20 @@ fn diff_into(d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<Stri
                     path.push('.');
                 }
                 path.push_str(k);
-                diff_into(dv, lm.get(k), path, out);
+                diff_field(Some(k), dv, lm.get(k), path, out);
+                path.truncate(len);
+            }
+        }
+        (Value::Array(da), Some(Value::Array(la)))
+            if let Some(keys) = field.and_then(|f| list_map_keys(f, da)) =>
+        {
+            for dv in da {
+                let len = path.len();
+                path.push_str(&key_label(keys, dv));
+                match la.iter().find(|lv| same_key(keys, dv, lv)) {
+                    Some(lv) => diff_field(None, dv, Some(lv), path, out),
+                    None => out.push(path.clone()),
+                }
                 path.truncate(len);
             }
         }
@@ -263,7 +343,7 @@ fn diff_into(d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<Stri
             for (i, (dv, lv)) in da.iter().zip(la).enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                diff_into(dv, Some(lv), path, out);
+                diff_field(None, dv, Some(lv), path, out);
                 path.truncate(len);
             }
         }
@@ -716,23 +796,43 @@ pub fn quantity_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests;
 
-/// The live object restricted to the fields `declared` declares (maps: declared keys; lists:
-/// element-wise), so a diff shows what we manage, not what the server added.
+/// The live object restricted to the fields `declared` declares (maps: declared keys; keyed
+/// lists such as `containers`: the declared elements, matched by key; other lists:
+/// element-wise), so a diff shows what we manage, not what the server or others added.
 pub fn project(live: &Value, declared: &Value) -> Value {
+    project_field(None, live, declared)
+}
+
+fn project_field(field: Option<&str>, live: &Value, declared: &Value) -> Value {
     match (live, declared) {
         (Value::Object(l), Value::Object(d)) => {
             let mut m = serde_json::Map::new();
             for (k, dv) in d {
                 if let Some(lv) = l.get(k) {
-                    m.insert(k.clone(), project(lv, dv));
+                    m.insert(k.clone(), project_field(Some(k), lv, dv));
                 }
             }
             Value::Object(m)
         }
+        (Value::Array(l), Value::Array(d))
+            if let Some(keys) = field.and_then(|f| list_map_keys(f, d)) =>
+        {
+            Value::Array(
+                d.iter()
+                    .filter_map(|dv| {
+                        let lv = l.iter().find(|lv| same_key(keys, dv, lv))?;
+                        Some(project_field(None, lv, dv))
+                    })
+                    .collect(),
+            )
+        }
         (Value::Array(l), Value::Array(d)) => Value::Array(
             l.iter()
                 .enumerate()
-                .map(|(i, lv)| d.get(i).map_or_else(|| lv.clone(), |dv| project(lv, dv)))
+                .map(|(i, lv)| {
+                    d.get(i)
+                        .map_or_else(|| lv.clone(), |dv| project_field(None, lv, dv))
+                })
                 .collect(),
         ),
         (l, _) => l.clone(),

@@ -307,6 +307,59 @@ fn depends_on_parsing() {
     assert!(parse_depends_on("nonsense").is_err());
 }
 
+/// Lists that server-side apply merges by key: elements others add (an injected sidecar, an
+/// extra environment variable) are not drift; a declared element changed or gone is, with a
+/// path naming it. Atomic lists (RoleBinding subjects) stay exact: an added subject is drift.
+#[test]
+fn keyed_lists_ignore_what_others_add() {
+    let declared = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "app:1", "env": [{"name": "MODE", "value": "prod"}],
+         "ports": [{"containerPort": 8080}]}
+    ]}}}});
+    let mut live = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "istio-proxy", "image": "proxy:1"},
+        {"name": "app", "image": "app:1", "imagePullPolicy": "IfNotPresent",
+         "env": [{"name": "INJECTED", "value": "x"}, {"name": "MODE", "value": "prod"}],
+         "ports": [{"containerPort": 8080, "protocol": "TCP"}]}
+    ]}}}});
+    assert_eq!(drift(&declared, &live), Vec::<String>::new());
+
+    live["spec"]["template"]["spec"]["containers"][1]["image"] = json!("app:2");
+    live["spec"]["template"]["spec"]["containers"][1]["env"][1]["value"] = json!("dev");
+    assert_eq!(
+        drift(&declared, &live),
+        [
+            "spec.template.spec.containers[name=app].env[name=MODE].value",
+            "spec.template.spec.containers[name=app].image",
+        ]
+    );
+    live["spec"]["template"]["spec"]["containers"][1]["name"] = json!("renamed");
+    assert_eq!(
+        drift(&declared, &live),
+        ["spec.template.spec.containers[name=app]"]
+    );
+
+    // The diff shows the declared container only, not the sidecar.
+    let shown = project(&live, &declared);
+    assert_eq!(shown["spec"]["template"]["spec"]["containers"], json!([]));
+
+    // Service ports are keyed by port (protocol defaulted); a UDP port is another element.
+    let svc = json!({"spec": {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 80}]}});
+    let live_svc = json!({"spec": {"ports": [
+        {"port": 80, "protocol": "TCP", "targetPort": 80},
+        {"port": 53, "protocol": "UDP", "targetPort": 53},
+        {"port": 9090, "protocol": "TCP"}
+    ]}});
+    assert_eq!(drift(&svc, &live_svc), Vec::<String>::new());
+    let tcp53 = json!({"spec": {"ports": [{"port": 53}]}});
+    assert_eq!(drift(&tcp53, &live_svc), ["spec.ports[port=53]"]);
+
+    // Atomic: a subject someone added to a RoleBinding is drift.
+    let rb = json!({"subjects": [{"kind": "Group", "name": "devs"}]});
+    let live_rb = json!({"subjects": [{"kind": "Group", "name": "devs"}, {"kind": "User", "name": "mallory"}]});
+    assert_eq!(drift(&rb, &live_rb), ["subjects"]);
+}
+
 #[test]
 fn quantities() {
     assert!(quantity_eq("1000m", "1"));
