@@ -1,7 +1,6 @@
 //! End-to-end importer tests against real Git repositories built with the `git` CLI.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 
 use nomos_core::{Options, SourceFormat};
@@ -9,72 +8,35 @@ use nomos_importer::{
     Bounds, Fetcher, GitSource, ImportConfig, ImportOutcome, Importer, Snapshot, SourceError,
 };
 
+/// The source repository (`repo/`) and the importer's cache (`cache/`) in one scratch
+/// directory.
 struct Repo {
-    _tmp: tempfile::TempDir,
-    path: PathBuf,
+    git: nomos_testgit::Repo,
     cache: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Repo {
+    type Target = nomos_testgit::Repo;
+    fn deref(&self) -> &nomos_testgit::Repo {
+        &self.git
+    }
 }
 
 impl Repo {
     fn new() -> Repo {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("repo");
-        let cache = tmp.path().join("cache");
-        std::fs::create_dir_all(&path).unwrap();
-        let r = Repo {
+        Repo {
+            git: nomos_testgit::Repo::init(&tmp.path().join("repo")),
+            cache: tmp.path().join("cache"),
             _tmp: tmp,
-            path,
-            cache,
-        };
-        r.git(&["init", "-q", "-b", "master"]);
-        r
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@e",
-                "-c",
-                "tag.gpgSign=false",
-            ])
-            .args(["-c", "commit.gpgSign=false"])
-            .args(args)
-            .current_dir(&self.path)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.path.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
+        }
     }
 
     fn symlink(&self, rel: &str, target: &str) {
-        let p = self.path.join(rel);
+        let p = self.path().join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(target, p).unwrap();
-    }
-
-    fn commit(&self, msg: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.path.display())
     }
 
     fn importer(&self, source: GitSource) -> Importer<Fetcher> {
@@ -403,18 +365,18 @@ fn oversized_content_is_refused() {
 fn unreachable_repository_keeps_last_good() {
     let repo = Repo::new();
     let c1 = seed(&repo, "");
-    let mut imp = repo.importer(GitSource::new(repo.path.display().to_string()));
+    let mut imp = repo.importer(GitSource::new(repo.path().display().to_string()));
     published(imp.import(&clusters()));
 
-    let moved = repo.path.with_file_name("moved");
-    std::fs::rename(&repo.path, &moved).unwrap();
+    let moved = repo.path().with_file_name("moved");
+    std::fs::rename(repo.path(), &moved).unwrap();
     let out = imp.import(&clusters());
     assert!(matches!(out, ImportOutcome::Rejected { commit: None, .. }));
     assert!(rejected(&out).contains("KNV2004"));
     assert_eq!(imp.last_good().unwrap().commit, c1);
 
     // Back again: unchanged commit, nothing to do.
-    std::fs::rename(&moved, &repo.path).unwrap();
+    std::fs::rename(&moved, repo.path()).unwrap();
     match imp.import(&clusters()) {
         ImportOutcome::Unchanged { errors, .. } => assert!(errors.is_empty(), "{errors:?}"),
         other => panic!("{other:?}"),

@@ -21,59 +21,29 @@ use tokio::sync::{Notify, watch};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The source repository (`repo/`) and the importer's cache (`cache/`) in one scratch
+/// directory.
 struct Repo {
-    _tmp: tempfile::TempDir,
-    path: PathBuf,
+    git: nomos_testgit::Repo,
     cache: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Repo {
+    type Target = nomos_testgit::Repo;
+    fn deref(&self) -> &nomos_testgit::Repo {
+        &self.git
+    }
 }
 
 impl Repo {
     fn new() -> Repo {
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("repo");
-        let cache = tmp.path().join("cache");
-        std::fs::create_dir_all(&path).unwrap();
-        let r = Repo {
+        Repo {
+            git: nomos_testgit::Repo::init(&tmp.path().join("repo")),
+            cache: tmp.path().join("cache"),
             _tmp: tmp,
-            path,
-            cache,
-        };
-        r.git(&["init", "-q", "-b", "master"]);
-        r
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
-            .args(["-c", "commit.gpgSign=false"])
-            .args(args)
-            .current_dir(&self.path)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.path.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-
-    fn commit(&self, msg: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-
-    fn url(&self) -> String {
-        format!("file://{}", self.path.display())
+        }
     }
 }
 

@@ -14,9 +14,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
 use std::pin::Pin;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +26,7 @@ use nomos_importer::webhook::{Secret, WebhookConfig, hmac_sha256};
 use nomos_importer::{Bounds, Fetcher, GitSource, ImportConfig, Importer};
 use nomos_syncer::{ClusterTarget, HttpSource, Syncer, SyncerConfig};
 use nomos_testcluster::Cluster;
+use nomos_testgit::git;
 use tokio::sync::watch;
 
 // The allocator of the shipped binaries (nomos-importer, nomos-syncer, nomos-testcluster), so
@@ -43,32 +42,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=b", "-c", "user.email=b@e"])
-        .args(["-c", "commit.gpgSign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn rev_parse(dir: &Path) -> String {
-    let out = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The file holding ConfigMaps `chunk*100 .. chunk*100+99`; `changed` maps an index to its
@@ -245,7 +218,7 @@ fn main() {
                 .iter()
                 .all(|s| s.synced && s.commit.as_deref() == Some(commit))
         };
-        let c0 = rev_parse(&repo);
+        let c0 = git(&repo, &["rev-parse", "HEAD"]);
         while !all_synced_at(&c0) {
             assert!(t.elapsed() < Duration::from_secs(900), "initial sync");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -273,7 +246,7 @@ fn main() {
             )
             .unwrap();
             git(&repo, &["commit", "-q", "-am", &value]);
-            let commit = rev_parse(&repo);
+            let commit = git(&repo, &["rev-parse", "HEAD"]);
             let rv0: Vec<u64> = cs.iter().map(|c| c.resource_version()).collect();
             let applies0: u64 = handle.statuses().iter().map(|s| s.applies).sum();
             let (ns, name) = (format!("bench-{}", i % NAMESPACES), format!("cm-{i}"));

@@ -3,7 +3,6 @@
 //! nothing, the next good commit is applied.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,38 +11,10 @@ use nomos_core::SourceFormat;
 use nomos_importer::{Bounds, Fetcher, GitSource as Repo};
 use nomos_syncer::{ClusterTarget, GitSource, SyncStatus, Syncer, SyncerConfig};
 use nomos_testcluster::Cluster;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use nomos_testgit::git;
 
 fn commit(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
-    for (p, c) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, c).unwrap();
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", message]);
-    git(dir, &["rev-parse", "HEAD"])
+    nomos_testgit::Repo::open(dir).commit_files(files, message)
 }
 
 async fn wait(

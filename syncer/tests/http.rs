@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,39 +14,15 @@ use nomos_importer::serve::{self, Hub, ServeConfig, Service};
 use nomos_importer::{Bounds, Fetcher, GitSource, ImportConfig, Importer};
 use nomos_syncer::{ClusterTarget, HttpSource, SyncStatus, Syncer, SyncerConfig, SyncerHandle};
 use nomos_testcluster::Cluster;
+use nomos_testgit::git;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@e"])
-        .args(["-c", "commit.gpgSign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn commit(dir: &Path, files: &[(String, String)], message: &str) -> String {
-    for (p, c) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, c).unwrap();
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", message]);
-    git(dir, &["rev-parse", "HEAD"])
+    nomos_testgit::Repo::open(dir).commit_files(files, message)
 }
+
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn ns(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
