@@ -30,28 +30,7 @@ const COOKIE: &str = "c00kie-V4lue-9876";
 // ---------------------------------------------------------------------------------------------
 // Repositories
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@e"])
-        .args([
-            "-c",
-            "commit.gpgSign=false",
-            "-c",
-            "init.defaultBranch=master",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use nomos_testgit::git;
 
 /// A bare repository `<root>/policy.git` with one commit of one Namespace, plus the work tree
 /// that pushes to it.

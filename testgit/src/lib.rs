@@ -18,6 +18,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
         .args(["-c", "commit.gpgSign=false", "-c", "tag.gpgSign=false"])
+        .args(["-c", "init.defaultBranch=master"])
         .args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
