@@ -301,21 +301,30 @@ impl Poller {
                 let cfg = self.cfg.clone();
                 let base = self.base.clone();
                 // Large snapshots take milliseconds to verify: off the async workers.
-                let update = tokio::task::spawn_blocking(move || {
-                    doc.resolve_delta(base.as_deref())?;
-                    Ok::<_, DecodeError>(update_of(&doc, &cfg))
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    Ok(Some(DesiredUpdate::Invalid {
-                        token: String::new(),
-                        errors: vec![StatusError::new(
-                            Code::SOURCE,
-                            format!("checking the importer's snapshot panicked: {e}"),
-                            None,
-                        )],
-                    }))
-                });
+                let update =
+                    tokio::task::spawn_blocking(move || {
+                        let delta = doc.state.as_ref().is_some_and(|s| s.delta.is_some());
+                        doc.resolve_delta(base.as_deref())?;
+                        match doc.verified_state(&cfg.sync, cfg.format) {
+                            // A rebuilt state that does not verify is a delta that did not fit
+                            // (not a bad source): ask for the whole state instead of reporting it.
+                            Err(
+                                e @ (DecodeError::ObjectHash { .. } | DecodeError::Hash { .. }),
+                            ) if delta => Err(e),
+                            verified => Ok(update_of(&doc, verified)),
+                        }
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Ok(Some(DesiredUpdate::Invalid {
+                            token: String::new(),
+                            errors: vec![StatusError::new(
+                                Code::SOURCE,
+                                format!("checking the importer's snapshot panicked: {e}"),
+                                None,
+                            )],
+                        }))
+                    });
                 let update = match update {
                     Ok(u) => u,
                     Err(e) => {
@@ -429,11 +438,15 @@ impl Poller {
     }
 }
 
-/// The update a snapshot means for the workers (`None`: nothing to say yet).
-fn update_of(doc: &ClusterSnapshot, cfg: &SyncerConfig) -> Option<DesiredUpdate> {
+/// The update a snapshot means for the workers (`None`: nothing to say yet), given the outcome
+/// of [`ClusterSnapshot::verified_state`] for it.
+fn update_of(
+    doc: &ClusterSnapshot,
+    verified: Result<(&str, &Arc<DesiredState>), DecodeError>,
+) -> Option<DesiredUpdate> {
     let import_errors: Vec<StatusError> = doc.import.errors.iter().map(status_error).collect();
     let attempted = doc.import.commit.clone();
-    match doc.verified_state(&cfg.sync, cfg.format) {
+    match verified {
         Ok((commit, state)) => {
             let warnings = doc
                 .state

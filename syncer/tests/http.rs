@@ -454,3 +454,145 @@ async fn an_unreachable_importer_is_reported_retried_and_never_prunes() {
     s.stop().await;
     importer.stop().await;
 }
+
+/// Sends `GET path` to `upstream`; status, ETag and body.
+async fn forward(
+    upstream: SocketAddr,
+    path: &str,
+    etag: Option<&str>,
+) -> (u16, Option<String>, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(upstream).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .uri(path)
+        .header("host", upstream.to_string());
+    if let Some(e) = etag {
+        req = req.header("if-none-match", e);
+    }
+    let resp = send
+        .send_request(
+            req.body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let etag = resp
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, etag, body)
+}
+
+/// An HTTP/1.1 proxy in front of the importer that reverses the runs of the first delta it
+/// passes on (so that the rebuilt state does not verify), recording every request's path.
+async fn mangling_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mangled = Arc::new(AtomicBool::new(false));
+    let (seen2, mangled2) = (seen.clone(), mangled.clone());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (seen, mangled) = (seen2.clone(), mangled2.clone());
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut read = BufReader::new(read);
+                loop {
+                    let mut head = Vec::new();
+                    loop {
+                        let mut line = String::new();
+                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push(line.trim_end().to_string());
+                    }
+                    let path = head[0].split_whitespace().nth(1).unwrap().to_string();
+                    let if_none_match = head.iter().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("if-none-match")
+                            .then(|| v.trim().to_string())
+                    });
+                    seen.lock().unwrap().push(path.clone());
+                    let (status, etag, mut body) =
+                        forward(upstream, &path, if_none_match.as_deref()).await;
+                    if let Ok(mut doc) = serde_json::from_slice::<Value>(&body)
+                        && let Some(runs) = doc
+                            .pointer_mut("/state/delta/runs")
+                            .and_then(Value::as_array_mut)
+                        && !mangled.swap(true, Ordering::SeqCst)
+                    {
+                        runs.reverse();
+                        body = serde_json::to_vec(&doc).unwrap();
+                    }
+                    let etag = etag.map(|e| format!("etag: {e}\r\n")).unwrap_or_default();
+                    let head = format!(
+                        "HTTP/1.1 {status} -\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{etag}\r\n",
+                        body.len()
+                    );
+                    if write.write_all(head.as_bytes()).await.is_err()
+                        || write.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A delta whose rebuilt state does not verify is not reported as a bad source: the syncer asks
+/// for the whole state and syncs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_that_does_not_verify_is_replaced_by_the_whole_state() {
+    let r = repo();
+    let c1 = commit(
+        &r.path,
+        &[
+            ("ns.yaml".into(), ns("shop")),
+            ("a.yaml".into(), cm("a", None, "one")),
+            ("b.yaml".into(), cm("b", None, "one")),
+            ("c.yaml".into(), cm("c", None, "one")),
+        ],
+        "seed",
+    );
+    let importer = ImporterEnv::start(&r.path, &r.cache).await;
+    let (proxy, seen) = mangling_proxy(importer.addr).await;
+    let s = SyncerEnv::start("edge", &format!("http://{proxy}"));
+    s.wait("synced", synced_at(&c1)).await;
+
+    let c2 = commit(&r.path, &[("b.yaml".into(), cm("b", None, "two"))], "two");
+    importer.fetch().await;
+    let st = s.wait("the second commit synced", synced_at(&c2)).await;
+    assert!(st.errors.is_empty(), "{st:#?}");
+    assert_eq!(s.data_k("b").as_deref(), Some("two"));
+    let seen = seen.lock().unwrap().clone();
+    let first_delta = seen
+        .iter()
+        .position(|p| p.contains("&base="))
+        .expect("the syncer asked for a delta");
+    assert!(
+        seen[first_delta + 1..].iter().any(|p| !p.contains("base=")),
+        "after the delta that did not verify, the whole state: {seen:#?}"
+    );
+    s.stop().await;
+    importer.stop().await;
+}
