@@ -311,6 +311,21 @@ fn diff_field(
     if out.len() >= 50 {
         return;
     }
+    // A keyed list: each declared element against the live element with its key.
+    if let (Value::Array(da), Some(Value::Array(la))) = (d, l)
+        && let Some(keys) = field.and_then(|f| list_map_keys(f, da))
+    {
+        for dv in da {
+            let len = path.len();
+            path.push_str(&key_label(keys, dv));
+            match la.iter().find(|lv| same_key(keys, dv, lv)) {
+                Some(lv) => diff_field(None, dv, Some(lv), path, out),
+                None => out.push(path.clone()),
+            }
+            path.truncate(len);
+        }
+        return;
+    }
     match (d, l) {
         (Value::Object(dm), Some(Value::Object(lm))) => {
             for (k, dv) in dm {
@@ -323,19 +338,6 @@ fn diff_field(
                 }
                 path.push_str(k);
                 diff_field(Some(k), dv, lm.get(k), path, out);
-                path.truncate(len);
-            }
-        }
-        (Value::Array(da), Some(Value::Array(la)))
-            if let Some(keys) = field.and_then(|f| list_map_keys(f, da)) =>
-        {
-            for dv in da {
-                let len = path.len();
-                path.push_str(&key_label(keys, dv));
-                match la.iter().find(|lv| same_key(keys, dv, lv)) {
-                    Some(lv) => diff_field(None, dv, Some(lv), path, out),
-                    None => out.push(path.clone()),
-                }
                 path.truncate(len);
             }
         }
@@ -814,27 +816,26 @@ fn project_field(field: Option<&str>, live: &Value, declared: &Value) -> Value {
             }
             Value::Object(m)
         }
-        (Value::Array(l), Value::Array(d))
-            if let Some(keys) = field.and_then(|f| list_map_keys(f, d)) =>
-        {
-            Value::Array(
+        (Value::Array(l), Value::Array(d)) => match field.and_then(|f| list_map_keys(f, d)) {
+            // A keyed list: the declared elements, as live has them.
+            Some(keys) => Value::Array(
                 d.iter()
                     .filter_map(|dv| {
                         let lv = l.iter().find(|lv| same_key(keys, dv, lv))?;
                         Some(project_field(None, lv, dv))
                     })
                     .collect(),
-            )
-        }
-        (Value::Array(l), Value::Array(d)) => Value::Array(
-            l.iter()
-                .enumerate()
-                .map(|(i, lv)| {
-                    d.get(i)
-                        .map_or_else(|| lv.clone(), |dv| project_field(None, lv, dv))
-                })
-                .collect(),
-        ),
+            ),
+            None => Value::Array(
+                l.iter()
+                    .enumerate()
+                    .map(|(i, lv)| {
+                        d.get(i)
+                            .map_or_else(|| lv.clone(), |dv| project_field(None, lv, dv))
+                    })
+                    .collect(),
+            ),
+        },
         (l, _) => l.clone(),
     }
 }
