@@ -479,3 +479,42 @@ fn rendering_is_deterministic_and_shows_declared_field_diffs() {
     );
     assert!(render(&empty, "x").contains("in sync: nothing to do"));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+
+    /// Keyed lists: whatever others add to them, in whatever order the server keeps the
+    /// elements, the declared containers are in sync; a changed declared image is always found
+    /// and named.
+    #[test]
+    fn keyed_lists_ignore_added_elements_in_any_order(
+        declared in proptest::collection::btree_map("[a-f]{1,3}", "[a-z0-9:.]{1,8}", 1..5),
+        injected in proptest::collection::btree_map("[g-k]{1,3}", "[a-z0-9:.]{1,8}", 0..4),
+        order in proptest::collection::vec(any::<proptest::sample::Index>(), 8),
+        changed in any::<proptest::sample::Index>(),
+    ) {
+        let spec = |containers: Vec<Value>| json!({"spec": {"containers": containers}});
+        let want: Vec<Value> = declared
+            .iter()
+            .map(|(n, i)| json!({"name": n, "image": i}))
+            .collect();
+        let mut live: Vec<Value> = declared
+            .iter()
+            .map(|(n, i)| json!({"name": n, "image": i, "imagePullPolicy": "IfNotPresent"}))
+            .chain(injected.iter().map(|(n, i)| json!({"name": n, "image": i})))
+            .collect();
+        let n = live.len();
+        for (k, ix) in order.iter().enumerate() {
+            live.swap(k % n, ix.index(n));
+        }
+        prop_assert_eq!(drift(&spec(want.clone()), &spec(live.clone())), Vec::<String>::new());
+
+        let name = declared.keys().nth(changed.index(declared.len())).unwrap();
+        let target = live.iter_mut().find(|c| c["name"] == json!(name)).unwrap();
+        target["image"] = json!("changed-by-someone");
+        prop_assert_eq!(
+            drift(&spec(want), &spec(live)),
+            vec![format!("spec.containers[name={name}].image")]
+        );
+    }
+}
