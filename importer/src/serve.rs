@@ -707,13 +707,9 @@ pub fn etag(p: &Published, cluster: &str) -> String {
     hex(&h.finalize())
 }
 
-/// The document for `cluster` (see the module documentation).
-pub fn cluster_snapshot(cfg: &ServeConfig, p: &Published, cluster: &str) -> ClusterSnapshot {
-    cluster_snapshot_since(cfg, p, cluster, None)
-}
-
-/// The document for `cluster`, as a delta from `base` when that is smaller.
-pub fn cluster_snapshot_since(
+/// The document for `cluster` (see the module documentation), as a delta from `base` when one
+/// is given and the delta is smaller.
+pub fn cluster_snapshot(
     cfg: &ServeConfig,
     p: &Published,
     cluster: &str,
@@ -959,7 +955,7 @@ async fn snapshot(
             let base = base.clone();
             // Large states serialize for tens of milliseconds: off the async workers.
             let body = tokio::task::spawn_blocking(move || {
-                serde_json::to_vec(&cluster_snapshot_since(&cfg, &p, &name, base.as_deref()))
+                serde_json::to_vec(&cluster_snapshot(&cfg, &p, &name, base.as_deref()))
             })
             .await;
             return match body {
@@ -1108,7 +1104,7 @@ mod tests {
             ..Default::default()
         };
         // Through the wire form, as a syncer gets it.
-        let doc = cluster_snapshot_since(&cfg, &p, "c", base);
+        let doc = cluster_snapshot(&cfg, &p, "c", base);
         serde_json::from_slice(&serde_json::to_vec(&doc).unwrap()).unwrap()
     }
 
