@@ -241,7 +241,7 @@ pub fn drift(declared: &Value, live: &Value) -> Vec<String> {
 }
 
 fn diff_into(d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<String>) {
-    diff_field(None, d, l, path, out);
+    diff_field(false, d, l, path, out);
 }
 
 /// The keys that identify the elements of a built-in list that server-side apply merges by key
@@ -249,7 +249,8 @@ fn diff_into(d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<Stri
 /// elements hold. Other controllers add their own elements to such lists (an injected sidecar
 /// container, an extra environment variable); they are not ours and not drift. Lists not named
 /// here are atomic: any difference is drift (RoleBinding `subjects`, `rules`, `args`, …).
-fn list_map_keys(field: &str, elements: &[Value]) -> Option<&'static [&'static str]> {
+fn list_map_keys(path: &str, elements: &[Value]) -> Option<&'static [&'static str]> {
+    let field = path.rsplit(['.', ']']).next().unwrap_or(path);
     let all_have = |k: &str| elements.iter().all(|e| e.get(k).is_some());
     let keys: &'static [&'static str] = match field {
         "containers"
@@ -264,9 +265,10 @@ fn list_map_keys(field: &str, elements: &[Value]) -> Option<&'static [&'static s
         "hostAliases" => &["ip"],
         "resizePolicy" => &["resourceName"],
         "topologySpreadConstraints" => &["topologyKey", "whenUnsatisfiable"],
-        // A container's ports, or a Service's.
+        // A container's ports, or a Service's (`spec.ports`; the `ports` of NetworkPolicies,
+        // Endpoints and EndpointSlices are atomic).
         "ports" if all_have("containerPort") => &["containerPort", "protocol"],
-        "ports" if all_have("port") => &["port", "protocol"],
+        "ports" if path == "spec.ports" && all_have("port") => &["port", "protocol"],
         _ => return None,
     };
     // `protocol` is optional (the server defaults it to TCP); every other key must be declared.
@@ -301,25 +303,21 @@ fn key_label(keys: &[&str], element: &Value) -> String {
     format!("[{}]", parts.join(","))
 }
 
-fn diff_field(
-    field: Option<&str>,
-    d: &Value,
-    l: Option<&Value>,
-    path: &mut String,
-    out: &mut Vec<String>,
-) {
+/// `field`: `d` is the value of an object's field (whose path ends `path`), not a list element.
+fn diff_field(field: bool, d: &Value, l: Option<&Value>, path: &mut String, out: &mut Vec<String>) {
     if out.len() >= 50 {
         return;
     }
     // A keyed list: each declared element against the live element with its key.
     if let (Value::Array(da), Some(Value::Array(la))) = (d, l)
-        && let Some(keys) = field.and_then(|f| list_map_keys(f, da))
+        && field
+        && let Some(keys) = list_map_keys(path, da)
     {
         for dv in da {
             let len = path.len();
             path.push_str(&key_label(keys, dv));
             match la.iter().find(|lv| same_key(keys, dv, lv)) {
-                Some(lv) => diff_field(None, dv, Some(lv), path, out),
+                Some(lv) => diff_field(false, dv, Some(lv), path, out),
                 None => out.push(path.clone()),
             }
             path.truncate(len);
@@ -337,7 +335,7 @@ fn diff_field(
                     path.push('.');
                 }
                 path.push_str(k);
-                diff_field(Some(k), dv, lm.get(k), path, out);
+                diff_field(true, dv, lm.get(k), path, out);
                 path.truncate(len);
             }
         }
@@ -345,7 +343,7 @@ fn diff_field(
             for (i, (dv, lv)) in da.iter().zip(la).enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{i}]"));
-                diff_field(None, dv, Some(lv), path, out);
+                diff_field(false, dv, Some(lv), path, out);
                 path.truncate(len);
             }
         }
@@ -802,40 +800,54 @@ mod tests;
 /// lists such as `containers`: the declared elements, matched by key; other lists:
 /// element-wise), so a diff shows what we manage, not what the server or others added.
 pub fn project(live: &Value, declared: &Value) -> Value {
-    project_field(None, live, declared)
+    project_at(&mut String::new(), live, declared)
 }
 
-fn project_field(field: Option<&str>, live: &Value, declared: &Value) -> Value {
+fn project_at(path: &mut String, live: &Value, declared: &Value) -> Value {
     match (live, declared) {
         (Value::Object(l), Value::Object(d)) => {
             let mut m = serde_json::Map::new();
             for (k, dv) in d {
                 if let Some(lv) = l.get(k) {
-                    m.insert(k.clone(), project_field(Some(k), lv, dv));
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    m.insert(k.clone(), project_at(path, lv, dv));
+                    path.truncate(len);
                 }
             }
             Value::Object(m)
         }
-        (Value::Array(l), Value::Array(d)) => match field.and_then(|f| list_map_keys(f, d)) {
-            // A keyed list: the declared elements, as live has them.
-            Some(keys) => Value::Array(
-                d.iter()
+        (Value::Array(l), Value::Array(d)) => {
+            // Elements are below a list, not a field: their own fields start a new path.
+            let keys = (!path.ends_with(']'))
+                .then(|| list_map_keys(path, d))
+                .flatten();
+            let len = path.len();
+            path.push_str("[]");
+            let out = match keys {
+                // A keyed list: the declared elements, as live has them.
+                Some(keys) => d
+                    .iter()
                     .filter_map(|dv| {
                         let lv = l.iter().find(|lv| same_key(keys, dv, lv))?;
-                        Some(project_field(None, lv, dv))
+                        Some(project_at(path, lv, dv))
                     })
                     .collect(),
-            ),
-            None => Value::Array(
-                l.iter()
+                None => l
+                    .iter()
                     .enumerate()
                     .map(|(i, lv)| {
                         d.get(i)
-                            .map_or_else(|| lv.clone(), |dv| project_field(None, lv, dv))
+                            .map_or_else(|| lv.clone(), |dv| project_at(path, lv, dv))
                     })
                     .collect(),
-            ),
-        },
+            };
+            path.truncate(len);
+            Value::Array(out)
+        }
         (l, _) => l.clone(),
     }
 }

@@ -354,6 +354,11 @@ fn keyed_lists_ignore_what_others_add() {
     let tcp53 = json!({"spec": {"ports": [{"port": 53}]}});
     assert_eq!(drift(&tcp53, &live_svc), ["spec.ports[port=53]"]);
 
+    // A NetworkPolicy's ports are atomic: a port someone opened is drift.
+    let np = json!({"spec": {"ingress": [{"ports": [{"port": 443}]}]}});
+    let live_np = json!({"spec": {"ingress": [{"ports": [{"port": 443}, {"port": 22}]}]}});
+    assert_eq!(drift(&np, &live_np), ["spec.ingress[0].ports"]);
+
     // Atomic: a subject someone added to a RoleBinding is drift.
     let rb = json!({"subjects": [{"kind": "Group", "name": "devs"}]});
     let live_rb = json!({"subjects": [{"kind": "Group", "name": "devs"}, {"kind": "User", "name": "mallory"}]});
