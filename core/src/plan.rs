@@ -258,12 +258,12 @@ fn list_map_keys(path: &str, elements: &[Value]) -> Option<&'static [&'static st
         | "ephemeralContainers"
         | "volumes"
         | "env"
-        | "imagePullSecrets"
         | "resourceClaims" => &["name"],
+        // A pod's (a ServiceAccount's `imagePullSecrets` is atomic).
+        "imagePullSecrets" if path.ends_with("spec.imagePullSecrets") => &["name"],
         "volumeMounts" => &["mountPath"],
         "volumeDevices" => &["devicePath"],
         "hostAliases" => &["ip"],
-        "resizePolicy" => &["resourceName"],
         "topologySpreadConstraints" => &["topologyKey", "whenUnsatisfiable"],
         // A container's ports, or a Service's (`spec.ports`; the `ports` of NetworkPolicies,
         // Endpoints and EndpointSlices are atomic).
