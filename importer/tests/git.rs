@@ -1,6 +1,5 @@
 //! End-to-end importer tests against real Git repositories built with the `git` CLI.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use nomos_core::{Options, SourceFormat};
@@ -10,50 +9,23 @@ use nomos_importer::{
 
 /// The source repository (`repo/`) and the importer's cache (`cache/`) in one scratch
 /// directory.
-struct Repo {
-    git: nomos_testgit::Repo,
-    cache: PathBuf,
-    _tmp: tempfile::TempDir,
+use nomos_testgit::Repo;
+
+/// An importer of `source` with its cache beside `repo`.
+fn importer(repo: &Repo, source: GitSource) -> Importer<Fetcher> {
+    importer_with(repo, source, Bounds::default())
 }
 
-impl std::ops::Deref for Repo {
-    type Target = nomos_testgit::Repo;
-    fn deref(&self) -> &nomos_testgit::Repo {
-        &self.git
-    }
-}
-
-impl Repo {
-    fn new() -> Repo {
-        let tmp = tempfile::tempdir().unwrap();
-        Repo {
-            git: nomos_testgit::Repo::init(&tmp.path().join("repo")),
-            cache: tmp.path().join("cache"),
-            _tmp: tmp,
-        }
-    }
-
-    fn symlink(&self, rel: &str, target: &str) {
-        let p = self.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(target, p).unwrap();
-    }
-
-    fn importer(&self, source: GitSource) -> Importer<Fetcher> {
-        self.importer_with(source, Bounds::default())
-    }
-
-    fn importer_with(&self, source: GitSource, bounds: Bounds) -> Importer<Fetcher> {
-        let fetcher =
-            Fetcher::new(source, SourceFormat::Unstructured, bounds, &self.cache).unwrap();
-        Importer::new(
-            fetcher,
-            ImportConfig {
-                options: Options::new(SourceFormat::Unstructured),
-                ..ImportConfig::default()
-            },
-        )
-    }
+fn importer_with(repo: &Repo, source: GitSource, bounds: Bounds) -> Importer<Fetcher> {
+    let cache = repo.scratch("cache");
+    let fetcher = Fetcher::new(source, SourceFormat::Unstructured, bounds, &cache).unwrap();
+    Importer::new(
+        fetcher,
+        ImportConfig {
+            options: Options::new(SourceFormat::Unstructured),
+            ..ImportConfig::default()
+        },
+    )
 }
 
 fn ns(name: &str) -> String {
@@ -111,7 +83,7 @@ fn rejected(o: &ImportOutcome) -> String {
 fn first_import_then_new_commit() {
     let repo = Repo::new();
     let c1 = seed(&repo, "");
-    let mut imp = repo.importer(GitSource::new(repo.url()));
+    let mut imp = importer(&repo, GitSource::new(repo.url()));
     let rx = imp.subscribe();
     let s1 = published(imp.import(&clusters()));
     assert_eq!(s1.commit, c1);
@@ -143,7 +115,7 @@ fn first_import_then_new_commit() {
 fn invalid_commit_keeps_last_good() {
     let repo = Repo::new();
     let c1 = seed(&repo, "");
-    let mut imp = repo.importer(GitSource::new(repo.url()));
+    let mut imp = importer(&repo, GitSource::new(repo.url()));
     published(imp.import(&clusters()));
 
     repo.write("bad.yaml", &cm("Bad_Name", None));
@@ -168,7 +140,7 @@ fn invalid_commit_keeps_last_good() {
 fn empty_checkout_is_refused() {
     let repo = Repo::new();
     let c1 = seed(&repo, "policy/");
-    let mut imp = repo.importer(GitSource::new(repo.url()).with_dir("policy"));
+    let mut imp = importer(&repo, GitSource::new(repo.url()).with_dir("policy"));
     published(imp.import(&clusters()));
 
     // Every file removed: KNV2006, nothing pruned.
@@ -201,7 +173,7 @@ fn empty_checkout_is_refused() {
 fn force_push_to_older_commit_is_applied() {
     let repo = Repo::new();
     let c1 = seed(&repo, "");
-    let mut imp = repo.importer(GitSource::new(repo.url()));
+    let mut imp = importer(&repo, GitSource::new(repo.url()));
     published(imp.import(&clusters()));
     repo.write("cm-c.yaml", &cm("c", None));
     let c2 = repo.commit("c");
@@ -212,7 +184,7 @@ fn force_push_to_older_commit_is_applied() {
     assert!(mirror.join("shallow").exists(), "{mirror:?}");
 
     // A fresh shallow mirror that only ever saw c2.
-    let fresh_cache = repo.cache.with_file_name("cache2");
+    let fresh_cache = repo.scratch("cache2");
     let mut fresh = Importer::new(
         Fetcher::new(
             GitSource::new(repo.url()),
@@ -251,20 +223,20 @@ fn revision_wins_over_branch() {
         c1.clone(),
         c1[..8].to_string(),
     ] {
-        let mut imp = repo.importer(GitSource::new(repo.url()).with_revision(rev.clone()));
+        let mut imp = importer(&repo, GitSource::new(repo.url()).with_revision(rev.clone()));
         let s = published(imp.import(&clusters()));
         assert_eq!(s.commit, c1, "revision {rev}");
         assert_eq!(s.source.revision, rev);
     }
     // HEAD means the branch.
-    let mut imp = repo.importer(GitSource::new(repo.url()).with_revision("HEAD"));
+    let mut imp = importer(&repo, GitSource::new(repo.url()).with_revision("HEAD"));
     assert_eq!(published(imp.import(&clusters())).commit, c2);
 
-    let mut imp = repo.importer(GitSource::new(repo.url()).with_revision("nope"));
+    let mut imp = importer(&repo, GitSource::new(repo.url()).with_revision("nope"));
     let text = rejected(&imp.import(&clusters()));
     assert!(text.contains("KNV2004") && text.contains("nope"), "{text}");
 
-    let mut imp = repo.importer(GitSource::new(repo.url()).with_branch("missing"));
+    let mut imp = importer(&repo, GitSource::new(repo.url()).with_branch("missing"));
     let text = rejected(&imp.import(&clusters()));
     assert!(
         text.contains("KNV2004") && text.contains("missing"),
@@ -279,7 +251,7 @@ fn dir_selects_a_subdirectory() {
     // Invalid, but outside the policy directory: never read.
     repo.write("other/bad.yaml", &cm("Bad_Name", None));
     repo.commit("dirs");
-    let mut imp = repo.importer(GitSource::new(repo.url()).with_dir("policy/"));
+    let mut imp = importer(&repo, GitSource::new(repo.url()).with_dir("policy/"));
     let s = published(imp.import(&clusters()));
     assert_eq!(names(&s, "alpha"), ["Namespace/shop", "ConfigMap/a"]);
     assert_eq!(s.source.dir, "policy");
@@ -299,7 +271,7 @@ fn symlinks_in_repo_are_followed_and_escaping_ones_refused() {
     repo.symlink("policy/more", "../shared/dir");
     repo.symlink("policy/dangling.yaml", "nowhere.yaml");
     repo.commit("links");
-    let mut imp = repo.importer(GitSource::new(repo.url()).with_dir("policy"));
+    let mut imp = importer(&repo, GitSource::new(repo.url()).with_dir("policy"));
     let s = published(imp.import(&["alpha".to_string()]));
     let mut got = names(&s, "alpha");
     got.sort();
@@ -339,7 +311,7 @@ fn oversized_content_is_refused() {
         max_file_bytes: 200,
         ..Bounds::default()
     };
-    let mut imp = repo.importer_with(GitSource::new(repo.url()), bounds);
+    let mut imp = importer_with(&repo, GitSource::new(repo.url()), bounds);
     let text = rejected(&imp.import(&clusters()));
     assert!(
         text.contains("KNV2004") && text.contains("big.yaml"),
@@ -350,14 +322,14 @@ fn oversized_content_is_refused() {
         max_files: 2,
         ..Bounds::default()
     };
-    let mut imp = repo.importer_with(GitSource::new(repo.url()), bounds);
+    let mut imp = importer_with(&repo, GitSource::new(repo.url()), bounds);
     assert!(rejected(&imp.import(&clusters())).contains("more than 2 files"));
 
     let bounds = Bounds {
         max_total_bytes: 300,
         ..Bounds::default()
     };
-    let mut imp = repo.importer_with(GitSource::new(repo.url()), bounds);
+    let mut imp = importer_with(&repo, GitSource::new(repo.url()), bounds);
     assert!(rejected(&imp.import(&clusters())).contains("more than 300 bytes"));
 }
 
@@ -365,7 +337,7 @@ fn oversized_content_is_refused() {
 fn unreachable_repository_keeps_last_good() {
     let repo = Repo::new();
     let c1 = seed(&repo, "");
-    let mut imp = repo.importer(GitSource::new(repo.path().display().to_string()));
+    let mut imp = importer(&repo, GitSource::new(repo.path().display().to_string()));
     published(imp.import(&clusters()));
 
     let moved = repo.path().with_file_name("moved");
@@ -420,7 +392,7 @@ fn run_loop_imports_on_trigger() {
 
     let repo = Repo::new();
     let c1 = seed(&repo, "");
-    let imp = repo.importer(GitSource::new(repo.url()));
+    let imp = importer(&repo, GitSource::new(repo.url()));
     let mut rx = imp.subscribe();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -3,7 +3,6 @@
 //! rejections, and the `nomos-importer` binary.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::Command;
 use std::sync::Arc;
@@ -21,31 +20,7 @@ use tokio::sync::{Notify, watch};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The source repository (`repo/`) and the importer's cache (`cache/`) in one scratch
-/// directory.
-struct Repo {
-    git: nomos_testgit::Repo,
-    cache: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Repo {
-    type Target = nomos_testgit::Repo;
-    fn deref(&self) -> &nomos_testgit::Repo {
-        &self.git
-    }
-}
-
-impl Repo {
-    fn new() -> Repo {
-        let tmp = tempfile::tempdir().unwrap();
-        Repo {
-            git: nomos_testgit::Repo::init(&tmp.path().join("repo")),
-            cache: tmp.path().join("cache"),
-            _tmp: tmp,
-        }
-    }
-}
+use nomos_testgit::Repo;
 
 fn ns(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
@@ -118,7 +93,7 @@ async fn start(repo: &Repo, webhook: bool) -> Env {
         GitSource::new(repo.url()),
         SourceFormat::Unstructured,
         Bounds::default(),
-        &repo.cache,
+        &repo.scratch("cache"),
     )
     .unwrap();
     let config = ImportConfig {
@@ -734,7 +709,7 @@ async fn the_binary_serves_snapshots_and_takes_webhooks() {
     use tokio::io::AsyncBufReadExt;
     let repo = Repo::new();
     let c1 = seed(&repo);
-    let secret_file = repo.cache.with_file_name("secret");
+    let secret_file = repo.scratch("secret");
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nomos-importer"))
         .args(["--source", &repo.url(), "--source-format", "unstructured"])
@@ -747,7 +722,7 @@ async fn the_binary_serves_snapshots_and_takes_webhooks() {
             "json",
         ])
         .arg("--cache-dir")
-        .arg(&repo.cache)
+        .arg(repo.scratch("cache"))
         .arg("--webhook-secret-file")
         .arg(&secret_file)
         .stderr(std::process::Stdio::piped())

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -241,22 +241,8 @@ impl SyncerEnv {
     }
 }
 
-struct Repo {
-    _tmp: tempfile::TempDir,
-    path: PathBuf,
-    cache: PathBuf,
-}
-
-fn repo() -> Repo {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("repo");
-    std::fs::create_dir_all(&path).unwrap();
-    git(&path, &["init", "-q", "-b", "master"]);
-    Repo {
-        cache: tmp.path().join("cache"),
-        _tmp: tmp,
-        path,
-    }
+fn repo() -> nomos_testgit::Repo {
+    nomos_testgit::Repo::new()
 }
 
 fn synced_at(commit: &str) -> impl Fn(&SyncStatus) -> bool + '_ {
@@ -275,8 +261,8 @@ async fn twenty_syncers_get_their_own_clusters_state_and_every_new_commit() {
     for n in &names {
         files.push((format!("{n}.yaml"), cm(&format!("only-{n}"), Some(n), n)));
     }
-    let c1 = commit(&r.path, &files, "seed");
-    let importer = ImporterEnv::start(&r.path, &r.cache).await;
+    let c1 = commit(r.path(), &files, "seed");
+    let importer = ImporterEnv::start(r.path(), &r.scratch("cache")).await;
     let url = importer.url();
     let syncers: Vec<SyncerEnv> = names.iter().map(|n| SyncerEnv::start(n, &url)).collect();
 
@@ -305,7 +291,7 @@ async fn twenty_syncers_get_their_own_clusters_state_and_every_new_commit() {
 
     // A new commit reaches every syncer.
     let c2 = commit(
-        &r.path,
+        r.path(),
         &[("common.yaml".to_string(), cm("common", None, "two"))],
         "two",
     );
@@ -324,7 +310,7 @@ async fn twenty_syncers_get_their_own_clusters_state_and_every_new_commit() {
 async fn an_invalid_commit_is_reported_and_the_last_good_state_stays() {
     let r = repo();
     let c1 = commit(
-        &r.path,
+        r.path(),
         &[
             ("ns.yaml".into(), ns("shop")),
             ("a.yaml".into(), cm("a", None, "one")),
@@ -332,15 +318,15 @@ async fn an_invalid_commit_is_reported_and_the_last_good_state_stays() {
         ],
         "seed",
     );
-    let importer = ImporterEnv::start(&r.path, &r.cache).await;
+    let importer = ImporterEnv::start(r.path(), &r.scratch("cache")).await;
     // A cluster name the repository does not mention: the importer adds it on request.
     let s = SyncerEnv::start("edge", &importer.url());
     s.wait("synced", synced_at(&c1)).await;
 
     // `b` removed and an invalid object added: reported; nothing applied, nothing pruned.
-    git(&r.path, &["rm", "-q", "b.yaml"]);
+    git(r.path(), &["rm", "-q", "b.yaml"]);
     let c2 = commit(
-        &r.path,
+        r.path(),
         &[
             ("a.yaml".into(), cm("a", None, "two")),
             (
@@ -388,8 +374,8 @@ async fn an_invalid_commit_is_reported_and_the_last_good_state_stays() {
     new.stop().await;
 
     // Fixed: applied, `b` pruned now.
-    git(&r.path, &["rm", "-q", "bad.yaml"]);
-    let c3 = commit(&r.path, &[], "fixed");
+    git(r.path(), &["rm", "-q", "bad.yaml"]);
+    let c3 = commit(r.path(), &[], "fixed");
     importer.fetch().await;
     let st = s.wait("the fixed commit synced", synced_at(&c3)).await;
     assert!(st.errors.is_empty(), "{st:#?}");
@@ -403,7 +389,7 @@ async fn an_invalid_commit_is_reported_and_the_last_good_state_stays() {
 async fn an_unreachable_importer_is_reported_retried_and_never_prunes() {
     let r = repo();
     let c1 = commit(
-        &r.path,
+        r.path(),
         &[
             ("ns.yaml".into(), ns("shop")),
             ("a.yaml".into(), cm("a", None, "one")),
@@ -411,7 +397,7 @@ async fn an_unreachable_importer_is_reported_retried_and_never_prunes() {
         "seed",
     );
     // Nothing listens yet: reported, retried, nothing applied.
-    let mut importer = ImporterEnv::start(&r.path, &r.cache).await;
+    let mut importer = ImporterEnv::start(r.path(), &r.scratch("cache")).await;
     importer.stop_serving().await;
     let s = SyncerEnv::start("one", &importer.url());
     let st = s
@@ -445,7 +431,7 @@ async fn an_unreachable_importer_is_reported_retried_and_never_prunes() {
     assert_eq!(st.commit.as_deref(), Some(c1.as_str()));
 
     // Back, with a new commit: applied.
-    let c2 = commit(&r.path, &[("a.yaml".into(), cm("a", None, "two"))], "two");
+    let c2 = commit(r.path(), &[("a.yaml".into(), cm("a", None, "two"))], "two");
     importer.fetch().await;
     importer.serve_again().await;
     let st = s.wait("the new commit synced", synced_at(&c2)).await;
@@ -565,7 +551,7 @@ async fn mangling_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::Mut
 async fn a_delta_that_does_not_verify_is_replaced_by_the_whole_state() {
     let r = repo();
     let c1 = commit(
-        &r.path,
+        r.path(),
         &[
             ("ns.yaml".into(), ns("shop")),
             ("a.yaml".into(), cm("a", None, "one")),
@@ -574,12 +560,12 @@ async fn a_delta_that_does_not_verify_is_replaced_by_the_whole_state() {
         ],
         "seed",
     );
-    let importer = ImporterEnv::start(&r.path, &r.cache).await;
+    let importer = ImporterEnv::start(r.path(), &r.scratch("cache")).await;
     let (proxy, seen) = mangling_proxy(importer.addr).await;
     let s = SyncerEnv::start("edge", &format!("http://{proxy}"));
     s.wait("synced", synced_at(&c1)).await;
 
-    let c2 = commit(&r.path, &[("b.yaml".into(), cm("b", None, "two"))], "two");
+    let c2 = commit(r.path(), &[("b.yaml".into(), cm("b", None, "two"))], "two");
     importer.fetch().await;
     let st = s.wait("the second commit synced", synced_at(&c2)).await;
     assert!(st.errors.is_empty(), "{st:#?}");

@@ -47,12 +47,19 @@ impl Default for Repo {
 }
 
 impl Repo {
-    /// A new repository in a temporary directory (removed when the `Repo` is dropped).
+    /// A new repository in `repo/` of a scratch directory (removed when the `Repo` is dropped;
+    /// [`Repo::scratch`] names other paths in it).
     pub fn new() -> Repo {
         let tmp = tempfile::tempdir().expect("a temporary directory");
-        let mut r = Repo::init(tmp.path());
+        let mut r = Repo::init(&tmp.path().join("repo"));
         r._tmp = Some(tmp);
         r
+    }
+
+    /// A path beside the repository (for a cache, a secret file, …); inside the scratch
+    /// directory when the repository was made by [`Repo::new`].
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.path.with_file_name(name)
     }
 
     /// A new repository at `path` (created if missing; left in place when dropped).
@@ -95,6 +102,15 @@ impl Repo {
         std::fs::write(&p, content).unwrap_or_else(|e| panic!("writing {}: {e}", p.display()));
     }
 
+    /// A symbolic link at `rel` pointing to `target` (parent directories created).
+    pub fn symlink(&self, rel: &str, target: &str) {
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().expect("a file path has a parent"))
+            .expect("directories can be created");
+        std::os::unix::fs::symlink(target, &p)
+            .unwrap_or_else(|e| panic!("linking {}: {e}", p.display()));
+    }
+
     /// Commit everything in the working tree (even nothing); the new commit's id.
     pub fn commit(&self, message: &str) -> String {
         self.git(&["add", "-A"]);
@@ -129,5 +145,6 @@ mod tests {
         assert_eq!(repo.git(&["rev-parse", "HEAD~1"]), first);
         assert_eq!(repo.git(&["show", "HEAD~1:a/b.yaml"]), "x: 1");
         assert!(repo.url().starts_with("file:///"));
+        assert_eq!(repo.scratch("cache").parent(), repo.path().parent());
     }
 }
