@@ -605,6 +605,14 @@ impl Service {
                 full = true;
                 return false;
             }
+            if names.is_empty() && current.snapshot.is_none() {
+                // Building the repository's own clusters, and nothing is built yet: naming one
+                // now would narrow the set to it (the others, maybe being built right now,
+                // would be dropped by the next import). Once the first snapshot is out, a name
+                // it lacks is added to everything it has.
+                added = true;
+                return false;
+            }
             // Keep what is built now (an empty set means "the repository's clusters").
             if let Some(s) = &current.snapshot {
                 for k in s.per_cluster.keys() {
@@ -1106,6 +1114,50 @@ mod tests {
         // Through the wire form, as a syncer gets it.
         let doc = cluster_snapshot(&cfg, &p, "c", base);
         serde_json::from_slice(&serde_json::to_vec(&doc).unwrap()).unwrap()
+    }
+
+    /// A name requested before anything is built does not narrow the repository's own set
+    /// (the first import builds it whole); once a snapshot exists, a new name is added to
+    /// everything it has.
+    #[test]
+    fn requested_names_never_drop_clusters_being_built() {
+        let (names_tx, names_rx) = watch::channel(Vec::<String>::new());
+        let (trigger, mut triggered) = mpsc::channel(1);
+        let service = Service::new(
+            ServeConfig::default(),
+            Arc::new(Hub::new()),
+            names_tx,
+            trigger,
+            Arc::new(crate::TokioSleeper),
+        );
+        service
+            .ensure_cluster("edge", &Published::default())
+            .unwrap();
+        assert!(
+            names_rx.borrow().is_empty(),
+            "still the repository's own clusters"
+        );
+        assert!(triggered.try_recv().is_ok(), "an import was asked for");
+
+        let d = state(&[("a", "1")]);
+        let mut per_cluster = BTreeMap::new();
+        for name in ["", "prod", "staging"] {
+            per_cluster.insert(name.to_string(), Arc::new(d.clone()));
+        }
+        let built = Published {
+            snapshot: Some(Arc::new(Snapshot {
+                commit: "abc".into(),
+                source: Default::default(),
+                per_cluster,
+                hash: "h".into(),
+                errors: Vec::new(),
+            })),
+            ..Published::default()
+        };
+        service.ensure_cluster("prod", &built).unwrap();
+        assert!(names_rx.borrow().is_empty(), "prod is built already");
+        service.ensure_cluster("edge", &built).unwrap();
+        assert_eq!(*names_rx.borrow(), ["", "edge", "prod", "staging"]);
     }
 
     #[test]
