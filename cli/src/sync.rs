@@ -179,13 +179,12 @@ pub fn run_plan(a: ClusterArgs) -> Result<ExitCode> {
 /// Kinds that could not be listed are not fatal (some built-in kinds are not listable), but a
 /// person should know when a listable kind was missed.
 fn warn_skipped(cluster: &str, live: &nomos_cluster::LiveState) {
-    for (gvk, why) in &live.skipped {
-        if !why.contains("405") && !why.contains("404") {
-            eprintln!(
-                "warning: cluster {cluster}: could not list {}: {why}",
-                nomos_cluster::discovery::gvk_string(gvk)
-            );
-        }
+    for s in live.skipped.iter().filter(|s| !s.not_listable()) {
+        eprintln!(
+            "warning: cluster {cluster}: could not list {}: {}",
+            nomos_cluster::discovery::gvk_string(&s.gvk),
+            s.reason
+        );
     }
 }
 

@@ -32,7 +32,7 @@ pub use client::ClusterClient;
 pub use discovery::{Mapping, RestMapper};
 pub use error::{Error, Result};
 pub use execute::{ExecOptions, ExecReport, ItemReport, Outcome, execute};
-pub use live::{LiveState, live_state};
+pub use live::{LiveState, SkippedKind, live_state};
 pub use ops::{Deleted, FIELD_MANAGER};
 pub use retry::{
     Attempts, Classify, InstantSleeper, Retry, RetryPolicy, Sleeper, TokioSleeper, classify,

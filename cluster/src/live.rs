@@ -16,8 +16,26 @@ use crate::error::Result;
 pub struct LiveState {
     /// Live objects, as the API server returned them (with `apiVersion` and `kind`).
     pub objects: Vec<Value>,
-    /// Kinds that could not be listed, with the reason (skipped, not fatal).
-    pub skipped: Vec<(Gvk, String)>,
+    /// Kinds that could not be listed (skipped, not fatal).
+    pub skipped: Vec<SkippedKind>,
+}
+
+/// A kind [`live_state`] could not list.
+#[derive(Debug, Clone)]
+pub struct SkippedKind {
+    pub gvk: Gvk,
+    /// The error, for people.
+    pub reason: String,
+    /// The API server's HTTP status, when it answered.
+    pub status: Option<u16>,
+}
+
+impl SkippedKind {
+    /// The server does not list this kind at all (404 or 405: not served, or a kind without a
+    /// list verb), so nothing of it can be ours; any other failure may hide managed objects.
+    pub fn not_listable(&self) -> bool {
+        matches!(self.status, Some(404 | 405))
+    }
 }
 
 /// List what the syncer needs to plan `desired`: every served kind filtered by our ApplySet
@@ -75,8 +93,35 @@ pub async fn live_state(
     for (gvk, r) in results {
         match r {
             Ok(mut v) => out.objects.append(&mut v),
-            Err(e) => out.skipped.push((gvk, e.to_string())),
+            Err(e) => out.skipped.push(SkippedKind {
+                gvk,
+                reason: e.to_string(),
+                status: e.status(),
+            }),
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skipped(status: Option<u16>, reason: &str) -> SkippedKind {
+        SkippedKind {
+            gvk: Gvk::from_api_version("v1", "ConfigMap"),
+            reason: reason.into(),
+            status,
+        }
+    }
+
+    /// Only the server's own 404/405 means "not listable"; a connection error whose text
+    /// happens to hold the digits (a port such as `:40412`) may hide managed objects.
+    #[test]
+    fn only_the_servers_status_makes_a_kind_not_listable() {
+        assert!(skipped(Some(404), "NotFound").not_listable());
+        assert!(skipped(Some(405), "MethodNotAllowed").not_listable());
+        assert!(!skipped(Some(500), "internal").not_listable());
+        assert!(!skipped(None, "connecting to 127.0.0.1:40412: refused").not_listable());
+    }
 }

@@ -140,6 +140,15 @@ impl ResourceRef {
         }
     }
 
+    /// `Kind/name` or `Kind/namespace/name`, as status objects name the object of an error.
+    pub fn kind_and_name(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{}/{}", self.kind, self.name)
+        } else {
+            format!("{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+
     /// Same object, pointing at a more precise position in its file.
     pub fn at(mut self, pos: Pos) -> ResourceRef {
         self.pos = Some(pos);

@@ -110,6 +110,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use nomos_core::desired::{DesiredObject, DesiredState, SyncIdentity, SyncKind};
+use nomos_core::diag::ResourceRef;
 use nomos_core::{Diagnostic, SourceFormat};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -265,13 +266,7 @@ pub struct WireDiagnostic {
 
 impl WireDiagnostic {
     pub fn from_diagnostic(d: &Diagnostic) -> WireDiagnostic {
-        let object = d.resources.first().map(|r| {
-            if r.namespace.is_empty() {
-                format!("{}/{}", r.kind, r.name)
-            } else {
-                format!("{}/{}/{}", r.kind, r.namespace, r.name)
-            }
-        });
+        let object = d.resources.first().map(ResourceRef::kind_and_name);
         WireDiagnostic {
             code: d.code.knv(),
             message: d.message.clone(),

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use nomos_core::Diagnostic;
+use nomos_core::diag::ResourceRef;
 use serde::Serialize;
 
 /// One error in a cluster's status.
@@ -28,13 +29,7 @@ impl StatusError {
 
     /// From a core diagnostic (the object is its first resource).
     pub fn from_diagnostic(d: &Diagnostic) -> Self {
-        let object = d.resources.first().map(|r| {
-            if r.namespace.is_empty() {
-                format!("{}/{}", r.kind, r.name)
-            } else {
-                format!("{}/{}/{}", r.kind, r.namespace, r.name)
-            }
-        });
+        let object = d.resources.first().map(ResourceRef::kind_and_name);
         StatusError {
             code: d.code.knv(),
             message: d.message.clone(),

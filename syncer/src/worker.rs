@@ -558,10 +558,11 @@ impl Worker {
             cfg.sync.applyset_id()
         );
         let mut incomplete = Vec::new();
-        for (gvk, why) in std::mem::take(&mut live.skipped) {
-            if names_status(&why, "404") || names_status(&why, "405") {
+        for skipped in std::mem::take(&mut live.skipped) {
+            if skipped.not_listable() {
                 continue;
             }
+            let gvk = skipped.gvk;
             let sel = if declared.contains(&(gvk.group.as_str(), gvk.kind.as_str())) {
                 ""
             } else {
@@ -974,34 +975,4 @@ fn live_state<'a>(
     n: usize,
 ) -> BoxFut<'a, nomos_cluster::Result<LiveState>> {
     Box::pin(nomos_cluster::live_state(c, d, s, n))
-}
-
-/// Whether an error text names the HTTP status `code` as a number of its own (a kind the
-/// server does not serve answers 404 or 405); a port such as `:40412` in a connection error
-/// must not read as one.
-fn names_status(text: &str, code: &str) -> bool {
-    let b = text.as_bytes();
-    text.match_indices(code).any(|(i, _)| {
-        let before = i.checked_sub(1).map(|j| b[j]);
-        let after = b.get(i + code.len()).copied();
-        !matches!(before, Some(c) if c.is_ascii_digit() || c == b':' || c == b'.')
-            && !matches!(after, Some(c) if c.is_ascii_digit())
-    })
-}
-
-#[cfg(test)]
-mod status_text_tests {
-    use super::names_status;
-
-    #[test]
-    fn ports_are_not_statuses() {
-        assert!(names_status(
-            "the server could not find the requested resource (404)",
-            "404"
-        ));
-        assert!(!names_status(
-            "tcp connect error: 127.0.0.1:40412: connection refused",
-            "404"
-        ));
-    }
 }
