@@ -74,6 +74,19 @@ where
     }
 }
 
+/// Resolves once `shutdown` holds `true` or its sender is gone: how the daemons' tasks learn
+/// that they should stop.
+pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what Kubernetes sends a pod).
 pub async fn shutdown_signal() {
     #[cfg(unix)]

@@ -100,6 +100,7 @@
 //! Diagnostics carry `code` (`KNVnnnn`), `message`, and optionally `object`
 //! (`Kind/name` or `Kind/namespace/name`) and `paths`.
 
+use nomos_daemon::stopped;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -847,18 +848,6 @@ pub async fn serve(
                 .serve_connection(io, svc)
                 .await;
         });
-    }
-}
-
-/// Resolves once `shutdown` holds `true` or its sender is gone.
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return;
-        }
     }
 }
 

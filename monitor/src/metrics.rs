@@ -23,6 +23,7 @@
 //! assert!(text.contains("config_sync_apply_operations_total{cluster=\"prod\",controller=\"applier\",operation=\"apply\",status=\"success\"} 1"));
 //! ```
 
+use nomos_daemon::stopped;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -700,17 +701,6 @@ impl<T: Endpoints> Endpoints for Arc<T> {
     }
     fn ready(&self) -> Result<(), String> {
         (**self).ready()
-    }
-}
-
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return;
-        }
     }
 }
 

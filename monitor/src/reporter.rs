@@ -7,6 +7,7 @@
 //! after [`ReporterOptions::retry`]; every [`ReporterOptions::resync`] the RootSync is written
 //! again from scratch (repairing edits and deletions made while nothing changed).
 
+use nomos_daemon::stopped;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,17 +45,6 @@ impl std::fmt::Debug for ReporterOptions {
             .field("retry", &self.retry)
             .field("resync", &self.resync)
             .finish_non_exhaustive()
-    }
-}
-
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return;
-        }
     }
 }
 

@@ -63,17 +63,7 @@ pub use source::{DirSource, GitSource, Snapshot};
 pub use status::{LatencyStats, StatusError, SyncStatus};
 pub use syncer::{ClusterTarget, Syncer, SyncerConfig, SyncerHandle};
 
-/// Resolves once `shutdown` holds `true` or its sender is gone.
-pub(crate) async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return;
-        }
-    }
-}
+pub(crate) use nomos_daemon::stopped;
 
 /// Errors of the syncer's library operations.
 #[derive(Debug, thiserror::Error)]
